@@ -1,0 +1,44 @@
+/* arena/arena.h — the memory plan and the one arena it is carved from.
+ *
+ * Plan first: every region is added by name with its exact byte count and
+ * gets a 64-byte-aligned offset in its space (host or device). Then one block
+ * of the planned total is taken (or the caller's memory used), each region is
+ * base + offset, and the arena is frozen: nothing is ever taken after open.
+ */
+#ifndef KVGPT_ARENA_H
+#define KVGPT_ARENA_H
+
+#include <stddef.h>
+#include "kvgpt.h"
+
+#define ARENA_ALIGN 64
+
+void arena_plan_init(kvgpt_plan *p);
+/* Adds a region; returns its index, or -1 when the plan is full or a size
+ * overflows (the plan is then marked broken: arena_plan_ok() is 0).
+ * shape is printed into the region's shape field (e.g. "[12,768]"). */
+int arena_plan_add(kvgpt_plan *p, const char *name, kvgpt_space space, kvgpt_dtype dtype,
+                   int is_bytes, size_t bytes, const char *shape_fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 7, 8)))
+#endif
+    ;
+int arena_plan_ok(const kvgpt_plan *p);
+/* The region named name, or -1. */
+int arena_plan_find(const kvgpt_plan *p, const char *name);
+
+typedef struct {
+    unsigned char *base;     /* 64-byte aligned */
+    size_t size;             /* the plan's total for this space */
+    void *owned;             /* what the arena allocated itself (NULL: the caller's memory) */
+} arena;
+
+/* Takes the host arena for a plan: from mem (any alignment, mem_bytes long)
+ * or, with mem NULL, one allocation. KVGPT_ERR_NOMEM with "Requested N,
+ * available M, missing K" when it does not fit or the system refuses. */
+kvgpt_status arena_open(arena *a, const kvgpt_plan *p, void *mem, size_t mem_bytes, kvgpt_error *err);
+void arena_close(arena *a);
+/* Base of region i of the plan in this arena. */
+void *arena_region(const arena *a, const kvgpt_plan *p, int i);
+
+#endif

@@ -1,0 +1,91 @@
+/* arena/plan.c — building, checking and printing a memory plan. */
+#include "arena/arena.h"
+#include "common/status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void arena_plan_init(kvgpt_plan *p)
+{
+    memset(p, 0, sizeof *p);
+}
+
+int arena_plan_ok(const kvgpt_plan *p)
+{
+    return p->n_regions >= 0;
+}
+
+int arena_plan_add(kvgpt_plan *p, const char *name, kvgpt_space space, kvgpt_dtype dtype,
+                   int is_bytes, size_t bytes, const char *shape_fmt, ...)
+{
+    if (p->n_regions < 0) return -1;
+    size_t start, end;
+    if (p->n_regions >= KVGPT_PLAN_MAX_REGIONS || !kv_align(p->total[space], ARENA_ALIGN, &start) ||
+        !kv_add(start, bytes, &end) || !kv_align(end, ARENA_ALIGN, &end)) {
+        p->n_regions = -1;
+        return -1;
+    }
+    kvgpt_region *r = &p->regions[p->n_regions];
+    memset(r, 0, sizeof *r);
+    snprintf(r->name, sizeof r->name, "%s", name);
+    va_list ap;
+    va_start(ap, shape_fmt);
+    vsnprintf(r->shape, sizeof r->shape, shape_fmt, ap);
+    va_end(ap);
+    r->dtype = dtype;
+    r->is_bytes = is_bytes;
+    r->space = space;
+    r->bytes = bytes;
+    r->offset = start;
+    p->total[space] = end;
+    return p->n_regions++;
+}
+
+int arena_plan_find(const kvgpt_plan *p, const char *name)
+{
+    for (int i = 0; i < p->n_regions; i++)
+        if (strcmp(p->regions[i].name, name) == 0) return i;
+    return -1;
+}
+
+size_t kvgpt_plan_host_bytes(const kvgpt_plan *p)
+{
+    /* Caller memory may be unaligned: the slack lets the base be rounded up. */
+    return p->total[KVGPT_SPACE_HOST] + ARENA_ALIGN - 1;
+}
+
+static const char *dtype_name(const kvgpt_region *r)
+{
+    if (r->is_bytes) return "bytes";
+    switch (r->dtype) {
+    case KVGPT_DTYPE_F16: return "f16";
+    case KVGPT_DTYPE_BF16: return "bf16";
+    default: return "f32";
+    }
+}
+
+void kvgpt_plan_print(const kvgpt_plan *p, void *file)
+{
+    FILE *f = file ? (FILE *)file : stdout;
+    const kvgpt_config *c = &p->config;
+    fprintf(f, "kvgpt memory plan: n_layer %d, n_head %d, n_embd %d, block_size %d, vocab %d; "
+               "batch %d, context %d\n",
+            c->n_layer, c->n_head, c->n_embd, c->block_size, c->vocab_size, p->batch, p->context);
+    for (int sp = 0; sp < 2; sp++) {
+        if (p->total[sp] == 0) continue;
+        fprintf(f, "%-7s %-28s %-22s %-6s %15s %12s\n", sp ? "device" : "host", "region", "shape",
+                "dtype", "bytes", "MiB");
+        for (int i = 0; i < p->n_regions; i++) {
+            const kvgpt_region *r = &p->regions[i];
+            if ((int)r->space != sp) continue;
+            fprintf(f, "%-7s %-28s %-22s %-6s %15zu %12.2f\n", "", r->name, r->shape, dtype_name(r),
+                    r->bytes, (double)r->bytes / (1024.0 * 1024.0));
+        }
+        fprintf(f, "%-7s %-28s %-22s %-6s %15zu %12.2f\n", "", "TOTAL (64-byte aligned)", "", "",
+                p->total[sp], (double)p->total[sp] / (1024.0 * 1024.0));
+    }
+    if (p->limit)
+        fprintf(f, "arena limit: %zu bytes (%.2f MiB)%s\n", p->limit, (double)p->limit / 1048576.0,
+                p->total[KVGPT_SPACE_HOST] > p->limit ? " — EXCEEDED" : "");
+}

@@ -1,0 +1,143 @@
+/* loader/config.c — config.json in both forms: nanoGPT's model_args
+ * (block_size, bias; exact GELU) and HuggingFace GPT-2's (n_positions/n_ctx,
+ * activation_function, layer_norm_epsilon; Conv1D tensors, biases). */
+#include "loader/loader.h"
+#include "loader/json.h"
+#include "common/status.h"
+
+#include <string.h>
+
+kvgpt_status loader_check_config(const kvgpt_config *c, const char *what, kvgpt_error *err)
+{
+    struct { const char *name; int v, max; } lim[] = {
+        {"n_layer", c->n_layer, LOADER_MAX_LAYERS}, {"n_head", c->n_head, LOADER_MAX_HEADS},
+        {"n_embd", c->n_embd, LOADER_MAX_EMBD},     {"block_size", c->block_size, LOADER_MAX_CTX},
+        {"vocab_size", c->vocab_size, LOADER_MAX_VOCAB},
+    };
+    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++)
+        if (lim[i].v < 1 || lim[i].v > lim[i].max)
+            return kv_fail(err, KVGPT_ERR_CONFIG, "%s: %s = %d is out of range (1..%d)", what, lim[i].name,
+                           lim[i].v, lim[i].max);
+    if (c->n_embd % c->n_head != 0)
+        return kv_fail(err, KVGPT_ERR_CONFIG, "%s: n_embd %d is not divisible by n_head %d", what, c->n_embd,
+                       c->n_head);
+    if (!(c->ln_eps > 0.0f && c->ln_eps < 1.0f))
+        return kv_fail(err, KVGPT_ERR_CONFIG, "%s: layer_norm_epsilon %g is out of range (0, 1)", what,
+                       (double)c->ln_eps);
+    if (c->eot_token < -1 || c->eot_token >= c->vocab_size)
+        return kv_fail(err, KVGPT_ERR_CONFIG, "%s: eos_token_id %d is outside the vocabulary", what, c->eot_token);
+    return KVGPT_OK;
+}
+
+/* Reads one integer field, reporting its name on failure. */
+static int read_int(json_reader *r, int *out, const char **bad)
+{
+    int64_t v;
+    if (!json_int64(r, INT64_MIN, INT64_MAX, &v)) return 0;
+    if (v < -1 || v > (int64_t)1 << 30) {
+        *bad = "out of range";
+        *out = v < 0 ? -2 : (1 << 30) + 1;  /* reported by loader_check_config */
+        return 1;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *err)
+{
+    char path[LOADER_PATH_MAX];
+    kvgpt_status s = lf_join(path, sizeof path, dir, "config.json", err);
+    if (s) return s;
+    lf_file f;
+    if ((s = lf_open(&f, path, err))) return s;
+    if (f.size > LOADER_CONFIG_MAX) {
+        lf_close(&f);
+        return kv_fail(err, KVGPT_ERR_CONFIG, "%s: %llu bytes; a config is at most %d", path,
+                       (unsigned long long)f.size, LOADER_CONFIG_MAX);
+    }
+    char buf[LOADER_CONFIG_MAX];
+    s = lf_read(&f, 0, buf, (size_t)f.size, err);
+    lf_close(&f);
+    if (s) return s;
+
+    memset(c, 0, sizeof *c);
+    int n_positions = 0, block_size = 0, has_bias = -1, hf = 0, n_inner = 0;
+    int eos = -1, tok_dummy = 0;
+    double eps = 1e-5;
+    char act[32] = "";
+    const char *bad = NULL;
+    json_reader r;
+    json_init(&r, buf, (size_t)f.size);
+    json_span key;
+    if (json_object_begin(&r)) {
+        while (json_object_next(&r, &key)) {
+            const char *field = NULL;
+            int ok = 1;
+            if (json_span_eq(key, "n_layer")) ok = read_int(&r, &c->n_layer, &bad);
+            else if (json_span_eq(key, "n_head")) ok = read_int(&r, &c->n_head, &bad);
+            else if (json_span_eq(key, "n_embd")) ok = read_int(&r, &c->n_embd, &bad);
+            else if (json_span_eq(key, "vocab_size")) ok = read_int(&r, &c->vocab_size, &bad);
+            else if (json_span_eq(key, "block_size")) ok = read_int(&r, &block_size, &bad);
+            else if (json_span_eq(key, "n_positions")) { hf = 1; ok = read_int(&r, &n_positions, &bad); }
+            else if (json_span_eq(key, "n_ctx")) {
+                hf = 1;
+                ok = read_int(&r, n_positions ? &tok_dummy : &n_positions, &bad);
+            } else if (json_span_eq(key, "model_type")) {
+                json_span v;
+                hf = 1;
+                ok = json_string(&r, &v);
+                if (ok && !json_span_eq(v, "gpt2")) field = "model_type (only gpt2 is supported)";
+            } else if (json_span_eq(key, "bias")) ok = json_bool(&r, &has_bias);
+            else if (json_span_eq(key, "layer_norm_epsilon")) ok = json_double(&r, &eps);
+            else if (json_span_eq(key, "eos_token_id")) {
+                if (json_peek(&r) == JSON_T_NULL) ok = json_null(&r);
+                else ok = read_int(&r, &eos, &bad);
+            } else if (json_span_eq(key, "n_inner")) {
+                if (json_peek(&r) == JSON_T_NULL) ok = json_null(&r);
+                else ok = read_int(&r, &n_inner, &bad);
+            } else if (json_span_eq(key, "activation_function")) {
+                json_span v;
+                hf = 1;
+                ok = json_string(&r, &v);
+                if (ok && json_unescape(v, act, sizeof act - 1) < 0) field = "activation_function";
+                else if (ok) act[v.len < sizeof act ? v.len : sizeof act - 1] = 0;
+            } else ok = json_skip(&r);
+            if (!ok) break;
+            if (field)
+                return kv_fail(err, KVGPT_ERR_CONFIG, "%s: unsupported %s", path, field);
+        }
+    }
+    if (!json_finish(&r))
+        return kv_fail(err, KVGPT_ERR_JSON, "%s: not a JSON object: %s at line %d", path, r.err, json_line(&r));
+    (void)bad;
+
+    const char *need[] = {"n_layer", "n_head", "n_embd", "vocab_size"};
+    int have[] = {c->n_layer, c->n_head, c->n_embd, c->vocab_size};
+    for (int i = 0; i < 4; i++)
+        if (have[i] == 0) return kv_fail(err, KVGPT_ERR_CONFIG, "%s: missing or zero %s", path, need[i]);
+
+    c->hf_layout = hf;
+    if (hf) {
+        c->block_size = n_positions ? n_positions : block_size;
+        c->bias = 1;
+        c->ln_eps = (float)eps;
+        c->eot_token = eos;
+        if (act[0] == 0 || strcmp(act, "gelu_new") == 0 || strcmp(act, "gelu_pytorch_tanh") == 0)
+            c->gelu = KVGPT_GELU_TANH;
+        else if (strcmp(act, "gelu") == 0)
+            c->gelu = KVGPT_GELU_ERF;
+        else
+            return kv_fail(err, KVGPT_ERR_CONFIG, "%s: unsupported activation_function \"%s\"", path, act);
+        if (n_inner && n_inner != 4 * c->n_embd)
+            return kv_fail(err, KVGPT_ERR_CONFIG, "%s: n_inner %d is not 4 * n_embd (unsupported)", path, n_inner);
+    } else {
+        c->block_size = block_size;
+        c->bias = has_bias == -1 ? 1 : has_bias;   /* nanoGPT's GPTConfig default is bias=True */
+        c->ln_eps = 1e-5f;
+        c->gelu = KVGPT_GELU_ERF;
+        c->eot_token = -1;
+    }
+    if (c->block_size == 0)
+        return kv_fail(err, KVGPT_ERR_CONFIG, "%s: missing block_size / n_positions", path);
+    return loader_check_config(c, path, err);
+}

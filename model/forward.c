@@ -1,0 +1,87 @@
+/* model/forward.c — the GPT-2 forward over a table of rows (token, sequence,
+ * position), nanoGPT's semantics: pre-LN blocks, causal attention over the
+ * KV cache, tied lm_head. Prefill of a window, one decode step of several
+ * sequences, and the no-cache recompute are all the same call: a row's K/V
+ * go straight into their cache slot, then it attends to positions 0..pos of
+ * its sequence. Computes only through port/. */
+#include "model/model.h"
+#include "common/status.h"
+
+#include <math.h>
+
+kvgpt_status model_forward_rows(kvgpt_model *m, int n, int n_logits, kvgpt_error *err)
+{
+    const kvgpt_config *c = &m->cfg;
+    model_state *s = &m->s;
+    model_weights *w = &m->w;
+    port *p = m->port;
+    int C = c->n_embd, H = c->n_head, hs = C / H, V = c->vocab_size;
+    if (n < 1 || n > s->max_rows || n_logits > s->logit_rows || n_logits > n)
+        return kv_fail(err, KVGPT_ERR_ARG, "forward of %d rows (%d with logits) exceeds the plan (%d, %d)", n,
+                       n_logits, s->max_rows, s->logit_rows);
+    for (int r = 0; r < n; r++)
+        if (s->h_tok[r] < 0 || s->h_tok[r] >= V || s->h_pos[r] < 0 || s->h_pos[r] >= m->ctx || s->h_seq[r] < 0 ||
+            s->h_seq[r] >= m->batch)
+            return kv_fail(err, KVGPT_ERR_TOKEN, "row %d: token %d at position %d of sequence %d is out of range", r,
+                           s->h_tok[r], s->h_pos[r], s->h_seq[r]);
+    kvgpt_status st;
+    if ((st = port_upload(p, s->tok, s->h_tok, (size_t)n * sizeof(int32_t))) ||
+        (st = port_upload(p, s->seq, s->h_seq, (size_t)n * sizeof(int32_t))) ||
+        (st = port_upload(p, s->pos, s->h_pos, (size_t)n * sizeof(int32_t))))
+        return kv_fail(err, st, "forward: uploading the row table failed");
+
+    port_embed(p, s->x, &w->wte, w->wpe, s->tok, s->pos, n, C);
+    for (int l = 0; l < c->n_layer; l++) {
+        size_t lc = (size_t)l * C;
+        /* x = x + attn(ln_1(x)) */
+        port_layernorm(p, s->xn, s->x, w->ln1_w + lc, w->ln1_b ? w->ln1_b + lc : NULL, n, C, c->ln_eps);
+        port_matmul(p, s->qkv, 3 * C, s->xn, C, &w->attn[l], w->attn_b ? w->attn_b + 3 * lc : NULL, n);
+        port_kv_store(p, kv_layer_k(&m->kv, l), kv_layer_v(&m->kv, l), m->kv.dtype, s->qkv, 3 * C, s->seq, s->pos,
+                      n, H, hs, m->ctx);
+        port_attention(p, s->att, C, s->qkv, 3 * C, kv_layer_k(&m->kv, l), kv_layer_v(&m->kv, l), m->kv.dtype,
+                       s->seq, s->pos, n, H, hs, m->ctx);
+        port_matmul(p, s->xn, C, s->att, C, &w->proj[l], w->proj_b ? w->proj_b + lc : NULL, n);
+        port_add(p, s->x, s->xn, (size_t)n * C);
+        /* x = x + mlp(ln_2(x)) */
+        port_layernorm(p, s->xn, s->x, w->ln2_w + lc, w->ln2_b ? w->ln2_b + lc : NULL, n, C, c->ln_eps);
+        port_matmul(p, s->fc, 4 * C, s->xn, C, &w->fc[l], w->fc_b ? w->fc_b + 4 * lc : NULL, n);
+        port_gelu(p, s->fc, (size_t)n * 4 * C, c->gelu);
+        port_matmul(p, s->xn, C, s->fc, 4 * C, &w->mlp_proj[l], w->mlp_proj_b ? w->mlp_proj_b + lc : NULL, n);
+        port_add(p, s->x, s->xn, (size_t)n * C);
+    }
+    if (n_logits == 0) return port_sync(p, err);
+    /* Only the rows whose next token is wanted go through ln_f and lm_head. */
+    if ((st = port_upload(p, s->tok, s->h_last, (size_t)n_logits * sizeof(int32_t))))
+        return kv_fail(err, st, "forward: uploading the logit rows failed");
+    port_gather_rows(p, s->att, s->x, s->tok, n_logits, C);
+    port_layernorm(p, s->xn, s->att, w->lnf_w, w->lnf_b, n_logits, C, c->ln_eps);
+    port_matmul(p, s->logits, V, s->xn, C, &w->wte, NULL, n_logits);
+    if ((st = port_download(p, s->h_logits, s->logits, (size_t)n_logits * V * sizeof(float))))
+        return kv_fail(err, st, "forward: downloading the logits failed");
+    return port_sync(p, err);
+}
+
+kvgpt_status kvgpt_forward(kvgpt_model *m, const int32_t *ids, int n, float *logits, kvgpt_error *err)
+{
+    if (!m || !ids || !logits) return kv_fail(err, KVGPT_ERR_ARG, "kvgpt_forward: NULL argument");
+    if (n < 1 || n > m->ctx)
+        return kv_fail(err, KVGPT_ERR_PROMPT, "kvgpt_forward: %d tokens; the context holds 1..%d", n, m->ctx);
+    model_state *s = &m->s;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= m->cfg.vocab_size)
+            return kv_fail(err, KVGPT_ERR_TOKEN, "token id %d at position %d is outside the vocabulary (0..%d)",
+                           ids[i], i, m->cfg.vocab_size - 1);
+        s->h_tok[i] = ids[i];
+        s->h_seq[i] = 0;
+        s->h_pos[i] = i;
+    }
+    int all = m->opt.logits_all;
+    int n_logits = all ? n : 1;
+    for (int i = 0; i < n_logits; i++) s->h_last[i] = all ? i : n - 1;
+    m->seqs[0].n_cached = 0;   /* sequence 0's cache now holds these ids, not its generation */
+    kvgpt_status st = model_forward_rows(m, n, n_logits, err);
+    if (st) return st;
+    size_t V = (size_t)m->cfg.vocab_size;
+    for (size_t i = 0; i < (size_t)n_logits * V; i++) logits[i] = s->h_logits[i];
+    return KVGPT_OK;
+}

@@ -1,0 +1,344 @@
+/* model/open.c — opening a model: plan, take the one arena, bind every
+ * region, read and convert the weights, load the tokenizer, freeze.
+ * On any failure everything taken is given back and *out stays NULL. */
+#include "model/model.h"
+#include "common/status.h"
+#include "tokenizer/bpe.h"
+
+#include <stdio.h>
+#include <string.h>
+
+kvgpt_status model_tokenizer_paths(const char *dir, char *a, char *b, size_t cap, model_tok_plan *tp,
+                                   int vocab_size, kvgpt_error *err);
+
+static void *region(kvgpt_model *m, const char *name, void *device_base)
+{
+    int i = arena_plan_find(&m->plan, name);
+    if (i < 0) return NULL;
+    const kvgpt_region *r = &m->plan.regions[i];
+    if (r->space == KVGPT_SPACE_DEVICE) return (char *)device_base + r->offset;
+    return arena_region(&m->host, &m->plan, i);
+}
+
+/* Load-time staging: the safetensors header first, then row buffers. */
+typedef struct {
+    st_file st;
+    float *rows;             /* f32 rows */
+    void *raw;               /* the file's bytes of the same rows */
+    size_t row_bytes;        /* capacity of each, in bytes */
+    const char *dir;
+} loading;
+
+static kvgpt_status tensor(loading *ld, const char *suffix, int layers, const st_tensor **out, kvgpt_error *err)
+{
+    *out = st_find(&ld->st, suffix);
+    if (*out) return KVGPT_OK;
+    if (layers)
+        return kv_fail(err, KVGPT_ERR_MISSING_TENSOR, "%s: no tensor \"%s\" (config.json says n_layer %d)",
+                       ld->st.file.path, suffix, layers);
+    return kv_fail(err, KVGPT_ERR_MISSING_TENSOR, "%s: no tensor \"%s\"", ld->st.file.path, suffix);
+}
+
+static kvgpt_status expect_shape(loading *ld, const st_tensor *t, const char *name, int ndim, int64_t d0,
+                                 int64_t d1, kvgpt_error *err)
+{
+    int ok = t->ndim == ndim && t->shape[0] == d0 && (ndim < 2 || t->shape[1] == d1);
+    if (ok) return KVGPT_OK;
+    char got[96] = "[";
+    for (int i = 0; i < t->ndim && strlen(got) < 70; i++)
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "", (long long)t->shape[i]);
+    strcat(got, "]");
+    if (ndim == 1)
+        return kv_fail(err, KVGPT_ERR_SHAPE, "%s: tensor \"%s\" has shape %s; the config needs [%lld]",
+                       ld->st.file.path, name, got, (long long)d0);
+    return kv_fail(err, KVGPT_ERR_SHAPE, "%s: tensor \"%s\" has shape %s; the config needs [%lld,%lld]",
+                   ld->st.file.path, name, got, (long long)d0, (long long)d1);
+}
+
+/* Reads rows [0, n_rows) of a tensor in chunks, handing each to put(). */
+typedef kvgpt_status (*rows_fn)(kvgpt_model *m, void *dst, size_t r0, size_t n, const float *rows, size_t len);
+
+static kvgpt_status stream_rows(kvgpt_model *m, loading *ld, const st_tensor *t, size_t n_rows, size_t len,
+                                rows_fn put, void *dst, kvgpt_error *err)
+{
+    size_t chunk = ld->row_bytes / (len * sizeof(float));
+    if (chunk == 0) return kv_fail(err, KVGPT_ERR_NOMEM, "load staging smaller than one row");
+    for (size_t r = 0; r < n_rows; r += chunk) {
+        size_t n = n_rows - r < chunk ? n_rows - r : chunk;
+        kvgpt_status s = st_read_rows(&ld->st, t, r, n, len, ld->rows, ld->raw, err);
+        if (!s) s = put(m, dst, r, n, ld->rows, len);
+        if (s) return s;
+    }
+    return KVGPT_OK;
+}
+
+static kvgpt_status put_in(kvgpt_model *m, void *dst, size_t r0, size_t n, const float *rows, size_t len)
+{
+    (void)len;
+    return port_wmat_rows_in(m->port, dst, (int)r0, (int)n, rows);
+}
+
+static kvgpt_status put_out(kvgpt_model *m, void *dst, size_t r0, size_t n, const float *rows, size_t len)
+{
+    (void)len;
+    return port_wmat_rows_out(m->port, dst, (int)r0, (int)n, rows);
+}
+
+static kvgpt_status put_plain(kvgpt_model *m, void *dst, size_t r0, size_t n, const float *rows, size_t len)
+{
+    return port_upload(m->port, (float *)dst + r0 * len, rows, n * len * sizeof(float));
+}
+
+/* A weight matrix ic -> oc: HF Conv1D stores [ic, oc], nanoGPT nn.Linear [oc, ic]. */
+static kvgpt_status load_matrix(kvgpt_model *m, loading *ld, const char *name, port_wmat *w, kvgpt_error *err)
+{
+    const st_tensor *t;
+    kvgpt_status s = tensor(ld, name, m->cfg.n_layer, &t, err);
+    if (s) return s;
+    int hf = m->cfg.hf_layout;
+    if ((s = expect_shape(ld, t, name, 2, hf ? w->ic : w->oc, hf ? w->oc : w->ic, err))) return s;
+    s = hf ? stream_rows(m, ld, t, (size_t)w->ic, (size_t)w->oc, put_in, w, err)
+           : stream_rows(m, ld, t, (size_t)w->oc, (size_t)w->ic, put_out, w, err);
+    return s ? s : port_wmat_finish(m->port, w);
+}
+
+static kvgpt_status load_vector(kvgpt_model *m, loading *ld, const char *name, float *dst, int n, kvgpt_error *err)
+{
+    const st_tensor *t;
+    kvgpt_status s = tensor(ld, name, m->cfg.n_layer, &t, err);
+    if (!s) s = expect_shape(ld, t, name, 1, n, 0, err);
+    if (!s) s = stream_rows(m, ld, t, 1, (size_t)n, put_plain, dst, err);
+    return s;
+}
+
+static kvgpt_status load_weights(kvgpt_model *m, loading *ld, kvgpt_error *err)
+{
+    const kvgpt_config *c = &m->cfg;
+    model_weights *w = &m->w;
+    int C = c->n_embd, V = c->vocab_size;
+    const st_tensor *t;
+    kvgpt_status s;
+    /* Embeddings are [V, C] and [block_size, C] in both layouts. */
+    if ((s = tensor(ld, "wte.weight", 0, &t, err)) || (s = expect_shape(ld, t, "wte.weight", 2, V, C, err)) ||
+        (s = stream_rows(m, ld, t, (size_t)V, (size_t)C, put_out, &w->wte, err)) ||
+        (s = port_wmat_finish(m->port, &w->wte)))
+        return s;
+    if ((s = tensor(ld, "wpe.weight", 0, &t, err)) ||
+        (s = expect_shape(ld, t, "wpe.weight", 2, c->block_size, C, err)) ||
+        (s = stream_rows(m, ld, t, (size_t)m->ctx, (size_t)C, put_plain, w->wpe, err)))
+        return s;
+    char name[128];
+    for (int l = 0; l < c->n_layer; l++) {
+        struct { const char *suffix; float *dst; int n; } vecs[] = {
+            {"ln_1.weight", w->ln1_w + (size_t)l * C, C},
+            {"ln_1.bias", w->ln1_b ? w->ln1_b + (size_t)l * C : NULL, C},
+            {"ln_2.weight", w->ln2_w + (size_t)l * C, C},
+            {"ln_2.bias", w->ln2_b ? w->ln2_b + (size_t)l * C : NULL, C},
+            {"attn.c_attn.bias", w->attn_b ? w->attn_b + (size_t)l * 3 * C : NULL, 3 * C},
+            {"attn.c_proj.bias", w->proj_b ? w->proj_b + (size_t)l * C : NULL, C},
+            {"mlp.c_fc.bias", w->fc_b ? w->fc_b + (size_t)l * 4 * C : NULL, 4 * C},
+            {"mlp.c_proj.bias", w->mlp_proj_b ? w->mlp_proj_b + (size_t)l * C : NULL, C},
+        };
+        for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) {
+            if (!vecs[i].dst) continue;
+            snprintf(name, sizeof name, "h.%d.%s", l, vecs[i].suffix);
+            if ((s = load_vector(m, ld, name, vecs[i].dst, vecs[i].n, err))) return s;
+        }
+        struct { const char *suffix; port_wmat *w; } mats[] = {
+            {"attn.c_attn.weight", &w->attn[l]}, {"attn.c_proj.weight", &w->proj[l]},
+            {"mlp.c_fc.weight", &w->fc[l]},      {"mlp.c_proj.weight", &w->mlp_proj[l]},
+        };
+        for (size_t i = 0; i < 4; i++) {
+            snprintf(name, sizeof name, "h.%d.%s", l, mats[i].suffix);
+            if ((s = load_matrix(m, ld, name, mats[i].w, err))) return s;
+        }
+    }
+    /* A config with fewer layers than the file is as wrong as one with more. */
+    snprintf(name, sizeof name, "h.%d.ln_1.weight", c->n_layer);
+    if (st_find(&ld->st, name))
+        return kv_fail(err, KVGPT_ERR_SHAPE, "%s: has a tensor \"%s\" but config.json says n_layer %d",
+                       ld->st.file.path, name, c->n_layer);
+    if ((s = load_vector(m, ld, "ln_f.weight", w->lnf_w, C, err))) return s;
+    if (w->lnf_b && (s = load_vector(m, ld, "ln_f.bias", w->lnf_b, C, err))) return s;
+    if (!c->bias && st_find(&ld->st, "ln_f.bias"))
+        return kv_fail(err, KVGPT_ERR_SHAPE, "%s: has biases but config.json says bias false", ld->st.file.path);
+    const st_tensor *head = st_find(&ld->st, "lm_head.weight");
+    if (!head) {
+        static const char *const bare = "lm_head.weight";   /* nanoGPT keeps it outside "transformer." */
+        for (size_t i = 0; i < ld->st.n_tensors; i++)
+            if (ld->st.tensors[i].name_len >= strlen(bare) &&
+                memcmp(ld->st.tensors[i].name + ld->st.tensors[i].name_len - strlen(bare), bare, strlen(bare)) == 0)
+                head = &ld->st.tensors[i];
+    }
+    if (head && (s = expect_shape(ld, head, "lm_head.weight (tied to wte)", 2, V, C, err))) return s;
+    return KVGPT_OK;
+}
+
+/* Binds every region of the plan to the model's pointers. */
+static kvgpt_status bind(kvgpt_model *m, int threads, kvgpt_error *err)
+{
+    const kvgpt_config *c = &m->cfg;
+    void *dev = m->device_base;
+    int L = c->n_layer, C = c->n_embd, V = c->vocab_size;
+    kvgpt_dtype wd = m->opt.weight_dtype;
+    model_weights *w = &m->w;
+    char *state = (char *)m + ((sizeof *m + 63) & ~(size_t)63);
+    void *port_mem = state;
+    state += (port_struct_bytes() + 63) & ~(size_t)63;
+    m->seqs = (kv_seq *)state;
+    state += ((size_t)m->batch * sizeof(kv_seq) + 63) & ~(size_t)63;
+    w->attn = (port_wmat *)state;
+    w->proj = w->attn + L;
+    w->fc = w->proj + L;
+    w->mlp_proj = w->fc + L;
+
+    port_wmat_bind(&w->wte, region(m, "wte (tied lm_head)", dev), C, V, wd);
+    w->wpe = region(m, "wpe", dev);
+    w->ln1_w = region(m, "h.*.ln_1.weight", dev);
+    w->ln1_b = region(m, "h.*.ln_1.bias", dev);
+    w->ln2_w = region(m, "h.*.ln_2.weight", dev);
+    w->ln2_b = region(m, "h.*.ln_2.bias", dev);
+    w->lnf_w = region(m, "ln_f.weight", dev);
+    w->lnf_b = region(m, "ln_f.bias", dev);
+    w->attn_b = region(m, "h.*.attn.c_attn.bias", dev);
+    w->proj_b = region(m, "h.*.attn.c_proj.bias", dev);
+    w->fc_b = region(m, "h.*.mlp.c_fc.bias", dev);
+    w->mlp_proj_b = region(m, "h.*.mlp.c_proj.bias", dev);
+    char *attn = region(m, "h.*.attn.c_attn.weight", dev), *proj = region(m, "h.*.attn.c_proj.weight", dev);
+    char *fc = region(m, "h.*.mlp.c_fc.weight", dev), *mp = region(m, "h.*.mlp.c_proj.weight", dev);
+    for (int l = 0; l < L; l++) {
+        port_wmat_bind(&w->attn[l], attn + (size_t)l * port_wmat_bytes(C, 3 * C, wd), C, 3 * C, wd);
+        port_wmat_bind(&w->proj[l], proj + (size_t)l * port_wmat_bytes(C, C, wd), C, C, wd);
+        port_wmat_bind(&w->fc[l], fc + (size_t)l * port_wmat_bytes(C, 4 * C, wd), C, 4 * C, wd);
+        port_wmat_bind(&w->mlp_proj[l], mp + (size_t)l * port_wmat_bytes(4 * C, C, wd), 4 * C, C, wd);
+    }
+    kv_bind(&m->kv, region(m, "kv.k", dev), region(m, "kv.v", dev), m->opt.kv_dtype, L, m->batch, c->n_head,
+            C / c->n_head, m->ctx);
+
+    model_state *s = &m->s;
+    s->max_rows = MODEL_MAX_ROWS(m->ctx, m->batch);
+    s->logit_rows = m->opt.logits_all ? s->max_rows : m->batch;
+    s->x = region(m, "act.x", dev);
+    s->xn = region(m, "act.xn", dev);
+    s->qkv = region(m, "act.qkv", dev);
+    s->att = region(m, "act.att", dev);
+    s->fc = region(m, "act.fc", dev);
+    int32_t *rows = region(m, "act.rows", dev);
+    s->tok = rows;
+    s->seq = rows + s->max_rows;
+    s->pos = rows + 2 * s->max_rows;
+    int32_t *h = region(m, "rows.host", NULL);
+    s->h_tok = h;
+    s->h_seq = h + s->max_rows;
+    s->h_pos = h + 2 * s->max_rows;
+    s->h_last = h + 3 * s->max_rows;
+    s->logits = region(m, "logits", dev);
+    s->h_logits = port_device_is_host() ? s->logits : region(m, "logits.host", NULL);
+    int wi = arena_plan_find(&m->plan, "port.workspace");
+    s->work = region(m, "port.workspace", dev);
+    s->work_bytes = m->plan.regions[wi].bytes;
+    m->sample_scratch = region(m, "sampler.scratch", NULL);
+    int32_t *ring = region(m, "seq.tokens", NULL);
+    for (int b = 0; b < m->batch; b++) kv_seq_reset(&m->seqs[b], ring + (size_t)b * m->ctx, m->ctx);
+    size_t dev_bytes = m->plan.total[KVGPT_SPACE_DEVICE];
+    return port_init(&m->port, port_mem, dev, dev_bytes, s->work, s->work_bytes, threads, err);
+}
+
+static kvgpt_status load_tokenizer(kvgpt_model *m, void *scratch, size_t scratch_bytes, kvgpt_error *err)
+{
+    char a[LOADER_PATH_MAX], b[LOADER_PATH_MAX];
+    model_tok_plan tp;
+    kvgpt_status s = model_tokenizer_paths(m->opt.model_dir, a, b, sizeof a, &tp, m->cfg.vocab_size, err);
+    if (s || tp.kind == 0) return s;
+    int i = arena_plan_find(&m->plan, tp.kind == 1 ? "tokenizer.chars" : "tokenizer.bpe");
+    if (i < 0 || m->plan.regions[i].bytes < tp.table_bytes || scratch_bytes < tp.file_bytes)
+        return kv_fail(err, KVGPT_ERR_VOCAB, "%s: tokenizer files changed since the plan was made", a);
+    char *mem = arena_region(&m->host, &m->plan, i);
+    if (tp.kind == 2) {
+        if ((s = bpe_load(mem, tp.table_bytes, scratch, scratch_bytes, a, b, m->cfg.vocab_size, &m->bpe, err)))
+            return s;
+        int eot = bpe_eot_token(m->bpe);
+        if (eot >= 0) m->cfg.eot_token = eot;
+        return KVGPT_OK;
+    }
+    m->chars = (cv_vocab *)mem;
+    char *tables = mem + ((sizeof(cv_vocab) + 63) & ~(size_t)63);
+    return cv_load(m->chars, a, m->cfg.vocab_size, scratch, scratch_bytes, tables,
+                   tp.table_bytes - (size_t)(tables - mem), err);
+}
+
+kvgpt_status kvgpt_open(const kvgpt_options *o, void *mem, size_t mem_bytes, kvgpt_model **out, kvgpt_error *err)
+{
+    if (!out) return kv_fail(err, KVGPT_ERR_ARG, "kvgpt_open: out is NULL");
+    *out = NULL;
+    kvgpt_plan plan;
+    kvgpt_status s = kvgpt_plan_model(o, &plan, err);
+    if (s) return s;
+    arena host;
+    if ((s = arena_open(&host, &plan, mem, mem_bytes, err))) return s;
+    void *dev = NULL;
+    if (plan.total[KVGPT_SPACE_DEVICE] && (s = port_device_arena(&dev, plan.total[KVGPT_SPACE_DEVICE], err))) {
+        arena_close(&host);
+        return s;
+    }
+    int si = arena_plan_find(&plan, "model.state");
+    kvgpt_model *m = arena_region(&host, &plan, si);
+    memset(m, 0, sizeof *m);
+    m->plan = plan;
+    m->host = host;
+    m->device_base = dev;
+    m->opt = *o;
+    m->ctx = plan.context;
+    m->batch = plan.batch;
+    m->cfg = plan.config;
+
+    loading ld;
+    memset(&ld, 0, sizeof ld);
+    ld.st.file.fd = -1;
+    char path[LOADER_PATH_MAX];
+    size_t st_scratch = 0;
+    int li = arena_plan_find(&plan, "load.scratch");
+    char *scratch = arena_region(&host, &plan, li);
+    size_t scratch_bytes = plan.regions[li].bytes;
+    if (!(s = bind(m, o->threads, err)) && !(s = lf_join(path, sizeof path, o->model_dir, "model.safetensors", err)) &&
+        !(s = st_open(&ld.st, path, &st_scratch, err))) {
+        if (st_scratch > scratch_bytes) {
+            s = kv_fail(err, KVGPT_ERR_ST_HEADER, "%s: changed since the plan was made", path);
+        } else if (!(s = st_parse(&ld.st, scratch, st_scratch, err))) {
+            size_t left = scratch_bytes - st_scratch;
+            ld.row_bytes = (left / 2) & ~(size_t)63;
+            ld.rows = (float *)(void *)(scratch + st_scratch + (64 - (uintptr_t)(scratch + st_scratch) % 64) % 64);
+            ld.row_bytes = ld.row_bytes > 64 ? ld.row_bytes - 64 : 0;
+            ld.raw = (char *)ld.rows + ld.row_bytes;
+            s = load_weights(m, &ld, err);
+        }
+        st_close(&ld.st);
+    }
+    if (!s && !o->no_tokenizer) s = load_tokenizer(m, scratch, scratch_bytes, err);
+    if (!s) s = port_sync(m->port, err);
+    if (s) {
+        if (m->port) port_shutdown(m->port);
+        if (dev) port_device_arena_free(dev);
+        arena a = m->host;   /* m lives in the arena: nothing of it is touched after this */
+        arena_close(&a);
+        return s;
+    }
+    m->threads = port_threads(m->port);
+    m->opt.model_dir = NULL;   /* the caller owns the string */
+    *out = m;
+    return KVGPT_OK;
+}
+
+void kvgpt_close(kvgpt_model *m)
+{
+    if (!m) return;
+    port_shutdown(m->port);
+    if (m->device_base) port_device_arena_free(m->device_base);
+    arena a = m->host;   /* m lives inside it */
+    arena_close(&a);
+}
+
+const kvgpt_config *kvgpt_model_config(const kvgpt_model *m) { return &m->cfg; }
+const kvgpt_plan *kvgpt_model_plan(const kvgpt_model *m) { return &m->plan; }
+size_t kvgpt_model_arena_used(const kvgpt_model *m) { return m->host.size; }
+int kvgpt_has_tokenizer(const kvgpt_model *m) { return m->chars || m->bpe; }

@@ -1,0 +1,256 @@
+/* model/plan.c — options, the standard GPT-2 shapes, and the memory plan:
+ * every region the model will use, computed before anything is taken. */
+#include "model/model.h"
+#include "common/status.h"
+#include "tokenizer/bpe.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void kvgpt_options_default(kvgpt_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->batch = 1;
+}
+
+void kvgpt_gen_options_default(kvgpt_gen_options *g)
+{
+    memset(g, 0, sizeof *g);
+    g->max_new_tokens = 500;
+    g->temperature = 0.8f;
+    g->top_k = 200;
+    g->top_p = 1.0f;
+    g->seed = 1337;
+    g->use_cache = 1;
+    g->window = KVGPT_WINDOW_SHIFT;
+    g->stop_at_eot = 1;
+    g->n_seq = 1;
+}
+
+static const struct { const char *name; int layer, head, embd; } shapes[] = {
+    [KVGPT_SHAPE_GPT2] = {"gpt2", 12, 12, 768},
+    [KVGPT_SHAPE_GPT2_MEDIUM] = {"gpt2-medium", 24, 16, 1024},
+    [KVGPT_SHAPE_GPT2_LARGE] = {"gpt2-large", 36, 20, 1280},
+    [KVGPT_SHAPE_GPT2_XL] = {"gpt2-xl", 48, 25, 1600},
+};
+
+kvgpt_shape kvgpt_shape_from_name(const char *name)
+{
+    for (int i = KVGPT_SHAPE_GPT2; i <= KVGPT_SHAPE_GPT2_XL; i++)
+        if (name && strcmp(name, shapes[i].name) == 0) return (kvgpt_shape)i;
+    return KVGPT_SHAPE_NONE;
+}
+
+kvgpt_status kvgpt_shape_config(kvgpt_shape shape, kvgpt_config *out)
+{
+    if (shape < KVGPT_SHAPE_GPT2 || shape > KVGPT_SHAPE_GPT2_XL)
+        return KVGPT_ERR_ARG;
+    memset(out, 0, sizeof *out);
+    out->n_layer = shapes[shape].layer;
+    out->n_head = shapes[shape].head;
+    out->n_embd = shapes[shape].embd;
+    out->block_size = 1024;
+    out->vocab_size = 50257;
+    out->bias = 1;
+    out->hf_layout = 1;
+    out->gelu = KVGPT_GELU_TANH;
+    out->ln_eps = 1e-5f;
+    out->eot_token = 50256;
+    return KVGPT_OK;
+}
+
+static const char *const dt_names[] = {"f32", "f16", "bf16"};
+
+/* Adds a region whose bytes are a product of dims (overflow-checked). */
+static int add_prod(kvgpt_plan *p, const char *name, kvgpt_space sp, kvgpt_dtype dt, size_t elem,
+                    size_t a, size_t b, size_t c, const char *shape)
+{
+    size_t bytes = elem;
+    if (!kv_mul(bytes, a, &bytes) || !kv_mul(bytes, b, &bytes) || !kv_mul(bytes, c, &bytes)) {
+        p->n_regions = -1;
+        return -1;
+    }
+    return arena_plan_add(p, name, sp, dt, 0, bytes, "%s", shape);
+}
+
+kvgpt_status model_plan(const kvgpt_config *c, const kvgpt_options *o, size_t st_scratch,
+                        const model_tok_plan *tok, kvgpt_plan *p, kvgpt_error *err)
+{
+    arena_plan_init(p);
+    p->config = *c;
+    if (o->batch < 1 || o->batch > 64)
+        return kv_fail(err, KVGPT_ERR_ARG, "batch %d is out of range (1..64)", o->batch);
+    if (o->context < 0 || o->context > c->block_size)
+        return kv_fail(err, KVGPT_ERR_ARG, "context %d is out of range (0..block_size %d)", o->context,
+                       c->block_size);
+    if ((unsigned)o->weight_dtype > KVGPT_DTYPE_BF16 || (unsigned)o->kv_dtype > KVGPT_DTYPE_BF16)
+        return kv_fail(err, KVGPT_ERR_ARG, "unknown dtype");
+    int ctx = o->context ? o->context : c->block_size;
+    int B = o->batch, L = c->n_layer, C = c->n_embd, V = c->vocab_size, H = c->n_head;
+    int R = MODEL_MAX_ROWS(ctx, B);
+    int LR = o->logits_all ? (ctx > B ? ctx : B) : B;
+    p->batch = B;
+    p->context = ctx;
+    p->limit = o->arena_limit;
+    kvgpt_space dev = port_device_is_host() ? KVGPT_SPACE_HOST : KVGPT_SPACE_DEVICE;
+    kvgpt_space host = KVGPT_SPACE_HOST;
+    kvgpt_dtype wd = o->weight_dtype, f32 = KVGPT_DTYPE_F32;
+    char s[48];
+
+    /* Host: the model struct, sequences, row tables, sampler, tokenizer, load scratch. */
+    size_t state = sizeof(struct kvgpt_model) + port_struct_bytes() + (size_t)B * sizeof(kv_seq) +
+                   (size_t)L * 4 * sizeof(port_wmat) + 4 * 64;
+    arena_plan_add(p, "model.state", host, f32, 1, state, "[1]");
+    snprintf(s, sizeof s, "[%d,%d]", B, ctx);
+    add_prod(p, "seq.tokens", host, f32, sizeof(int32_t), (size_t)B, kv_seq_ring_bytes(ctx) / 4, 1, s);
+    snprintf(s, sizeof s, "[4,%d]", R);
+    add_prod(p, "rows.host", host, f32, sizeof(int32_t), 4, (size_t)R, 1, s);
+    snprintf(s, sizeof s, "[%d]", V);
+    add_prod(p, "sampler.scratch", host, f32, 8, (size_t)V, 1, 1, s);
+    if (dev != host) {
+        snprintf(s, sizeof s, "[%d,%d]", LR, V);
+        add_prod(p, "logits.host", host, f32, sizeof(float), (size_t)LR, (size_t)V, 1, s);
+    }
+    if (tok->kind) arena_plan_add(p, tok->kind == 1 ? "tokenizer.chars" : "tokenizer.bpe", host, f32, 1,
+                                  tok->table_bytes, "[tables]");
+    size_t staging = (size_t)4 * C * sizeof(float) * 2;
+    /* Also the BPE encoder's work space after open: a few MiB take pieces of 100 kB. */
+    if (staging < ((size_t)8 << 20)) staging = (size_t)8 << 20;
+    size_t load = st_scratch + staging;
+    if (tok->kind && tok->file_bytes > load) load = tok->file_bytes;
+    arena_plan_add(p, "load.scratch", host, f32, 1, load, "[open only]");
+
+    /* Weights, converted to the internal layout (matrices packed in weight_dtype). */
+    snprintf(s, sizeof s, "[%d,%d] %s", C, V, dt_names[wd]);
+    arena_plan_add(p, "wte (tied lm_head)", dev, wd, 0, port_wmat_bytes(C, V, wd), "[%d,%d]", V, C);
+    snprintf(s, sizeof s, "[%d,%d]", ctx, C);
+    add_prod(p, "wpe", dev, f32, 4, (size_t)ctx, (size_t)C, 1, s);
+    struct { const char *name; int ic, oc; const char *bname; } mats[] = {
+        {"h.*.attn.c_attn.weight", C, 3 * C, "h.*.attn.c_attn.bias"},
+        {"h.*.attn.c_proj.weight", C, C, "h.*.attn.c_proj.bias"},
+        {"h.*.mlp.c_fc.weight", C, 4 * C, "h.*.mlp.c_fc.bias"},
+        {"h.*.mlp.c_proj.weight", 4 * C, C, "h.*.mlp.c_proj.bias"},
+    };
+    snprintf(s, sizeof s, "[%d,%d]", L, C);
+    add_prod(p, "h.*.ln_1.weight", dev, f32, 4, (size_t)L, (size_t)C, 1, s);
+    if (c->bias) add_prod(p, "h.*.ln_1.bias", dev, f32, 4, (size_t)L, (size_t)C, 1, s);
+    add_prod(p, "h.*.ln_2.weight", dev, f32, 4, (size_t)L, (size_t)C, 1, s);
+    if (c->bias) add_prod(p, "h.*.ln_2.bias", dev, f32, 4, (size_t)L, (size_t)C, 1, s);
+    for (int i = 0; i < 4; i++) {
+        snprintf(s, sizeof s, "[%d,%d,%d]", L, mats[i].oc, mats[i].ic);
+        add_prod(p, mats[i].name, dev, wd, port_wmat_bytes(mats[i].ic, mats[i].oc, wd), (size_t)L, 1, 1, s);
+        if (c->bias) {
+            snprintf(s, sizeof s, "[%d,%d]", L, mats[i].oc);
+            add_prod(p, mats[i].bname, dev, f32, 4, (size_t)L, (size_t)mats[i].oc, 1, s);
+        }
+    }
+    snprintf(s, sizeof s, "[%d]", C);
+    add_prod(p, "ln_f.weight", dev, f32, 4, (size_t)C, 1, 1, s);
+    if (c->bias) add_prod(p, "ln_f.bias", dev, f32, 4, (size_t)C, 1, 1, s);
+
+    /* The KV cache: the full context of every layer for every sequence. */
+    size_t kvb = kv_bytes(L, B, H, C / H, ctx, o->kv_dtype);
+    if (!kvb) p->n_regions = -1;
+    arena_plan_add(p, "kv.k", dev, o->kv_dtype, 0, kvb, "[%d,%d,%d,%d,%d]", L, B, H, ctx, C / H);
+    arena_plan_add(p, "kv.v", dev, o->kv_dtype, 0, kvb, "[%d,%d,%d,%d,%d]", L, B, H, ctx, C / H);
+
+    /* Activations for R rows (a whole window, or one row per sequence). */
+    const struct { const char *name; int w; } acts[] = {
+        {"act.x", C}, {"act.xn", C}, {"act.qkv", 3 * C}, {"act.att", C}, {"act.fc", 4 * C}};
+    for (int i = 0; i < 5; i++) {
+        snprintf(s, sizeof s, "[%d,%d]", R, acts[i].w);
+        add_prod(p, acts[i].name, dev, f32, 4, (size_t)R, (size_t)acts[i].w, 1, s);
+    }
+    snprintf(s, sizeof s, "[3,%d]", R);
+    add_prod(p, "act.rows", dev, f32, sizeof(int32_t), 3, (size_t)R, 1, s);
+    snprintf(s, sizeof s, "[%d,%d]", LR, V);
+    add_prod(p, "logits", dev, f32, 4, (size_t)LR, (size_t)V, 1, s);
+    size_t ws = port_workspace_bytes(R, ctx, C, o->threads);
+    arena_plan_add(p, "port.workspace", dev, f32, 1, ws ? ws : 64, "[%s]", port_name());
+
+    if (!arena_plan_ok(p))
+        return kv_fail(err, KVGPT_ERR_NOMEM, "the memory plan overflows (sizes too large for this machine)");
+    if (o->arena_limit && p->total[KVGPT_SPACE_HOST] > o->arena_limit)
+        return kv_fail(err, KVGPT_ERR_NOMEM, "arena limit: Requested %zu, available %zu, missing %zu bytes",
+                       p->total[KVGPT_SPACE_HOST], o->arena_limit, p->total[KVGPT_SPACE_HOST] - o->arena_limit);
+    return KVGPT_OK;
+}
+
+static kvgpt_status apply_overrides(kvgpt_config *c, const kvgpt_options *o, kvgpt_error *err)
+{
+    if (o->gelu == KVGPT_GELU_ERF || o->gelu == KVGPT_GELU_TANH) c->gelu = o->gelu;
+    else if (o->gelu != KVGPT_GELU_CONFIG) return kv_fail(err, KVGPT_ERR_ARG, "unknown GELU override %d", o->gelu);
+    return KVGPT_OK;
+}
+
+kvgpt_status kvgpt_plan_config(const kvgpt_config *c, const kvgpt_options *o, kvgpt_plan *out, kvgpt_error *err)
+{
+    kvgpt_config cc = *c;
+    kvgpt_status s = loader_check_config(&cc, "config", err);
+    if (!s) s = apply_overrides(&cc, o, err);
+    if (s) {
+        arena_plan_init(out);
+        return s;
+    }
+    model_tok_plan none = {0, 0, 0};
+    return model_plan(&cc, o, 0, &none, out, err);
+}
+
+/* Finds the tokenizer files of a model folder and their sizes. */
+kvgpt_status model_tokenizer_paths(const char *dir, char *a, char *b, size_t cap, model_tok_plan *tp,
+                                   int vocab_size, kvgpt_error *err);
+
+kvgpt_status kvgpt_plan_model(const kvgpt_options *o, kvgpt_plan *out, kvgpt_error *err)
+{
+    arena_plan_init(out);
+    if (!o || !o->model_dir) return kv_fail(err, KVGPT_ERR_ARG, "no model folder given");
+    kvgpt_config c;
+    kvgpt_status s = loader_read_config(o->model_dir, &c, err);
+    if (s) return s;
+    if ((s = apply_overrides(&c, o, err))) return s;
+    char path[LOADER_PATH_MAX];
+    if ((s = lf_join(path, sizeof path, o->model_dir, "model.safetensors", err))) return s;
+    st_file st;
+    size_t st_scratch = 0;
+    if ((s = st_open(&st, path, &st_scratch, err))) return s;
+    st_close(&st);
+    model_tok_plan tp = {0, 0, 0};
+    if (!o->no_tokenizer) {
+        char a[LOADER_PATH_MAX], b[LOADER_PATH_MAX];
+        if ((s = model_tokenizer_paths(o->model_dir, a, b, sizeof a, &tp, c.vocab_size, err))) return s;
+    }
+    return model_plan(&c, o, st_scratch, &tp, out, err);
+}
+
+kvgpt_status model_tokenizer_paths(const char *dir, char *a, char *b, size_t cap, model_tok_plan *tp,
+                                   int vocab_size, kvgpt_error *err)
+{
+    kvgpt_status s;
+    tp->kind = 0;
+    /* GPT-2 BPE: HuggingFace names, then OpenAI's. */
+    static const char *const pairs[][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
+    for (int i = 0; i < 2; i++) {
+        if ((s = lf_join(a, cap, dir, pairs[i][0], err)) || (s = lf_join(b, cap, dir, pairs[i][1], err))) return s;
+        if (lf_exists(a) && lf_exists(b)) {
+            bpe_sizes bs;
+            if ((s = bpe_plan(a, b, vocab_size, &bs, err))) return s;
+            tp->kind = 2;
+            tp->table_bytes = bs.table_bytes;
+            tp->file_bytes = bs.file_bytes;
+            return KVGPT_OK;
+        }
+    }
+    /* A char vocabulary: vocab.json alone. */
+    if ((s = lf_join(a, cap, dir, "vocab.json", err))) return s;
+    if (lf_exists(a)) {
+        uint64_t size;
+        if ((s = lf_size(a, &size, err))) return s;
+        if (size > ((uint64_t)64 << 20))
+            return kv_fail(err, KVGPT_ERR_VOCAB, "%s: %llu bytes is absurd for a vocabulary", a,
+                           (unsigned long long)size);
+        tp->kind = 1;
+        tp->table_bytes = sizeof(cv_vocab) + 64 + cv_table_bytes(size, vocab_size);
+        tp->file_bytes = (size_t)size;
+    }
+    return KVGPT_OK;
+}

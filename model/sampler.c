@@ -1,0 +1,137 @@
+/* model/sampler.c — nanoGPT's sampling: logits / temperature, keep the top_k
+ * largest (ties at the k-th kept, as `logits < v[-1]` does), optionally the
+ * top_p nucleus, softmax, one draw. Temperature 0 is argmax. The random
+ * stream is the caller's 64-bit state, so a sequence's draws depend on its
+ * seed alone — not on threads or on the other sequences of a batch. */
+#include "kvgpt.h"
+#include "model/sampler.h"
+
+#include <math.h>
+#include <string.h>
+
+uint64_t sampler_seed(uint64_t seed)
+{
+    /* splitmix64: neighbouring seeds give unrelated streams. */
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return z ? z : 0x2545F4914F6CDD1Dull;
+}
+
+double sampler_uniform(uint64_t *state)
+{
+    /* xorshift64*: 53 high bits → [0, 1). */
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return (double)((x * 0x2545F4914F6CDD1Dull) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+typedef struct { float p; int32_t id; } cand;
+
+/* Orders by p descending, then id ascending: a total order, so results are reproducible. */
+static int before(const cand *a, const cand *b) { return a->p > b->p || (a->p == b->p && a->id < b->id); }
+
+static void sift(cand *a, size_t i, size_t n)
+{
+    for (;;) {
+        size_t m = i, l = 2 * i + 1, r = l + 1;
+        /* A min-heap on `before` puts the last-ordered element first; heapsort then sorts by `before`. */
+        if (l < n && before(&a[m], &a[l])) m = l;
+        if (r < n && before(&a[m], &a[r])) m = r;
+        if (m == i) return;
+        cand t = a[i];
+        a[i] = a[m];
+        a[m] = t;
+        i = m;
+    }
+}
+
+static void sort_cands(cand *a, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;) sift(a, i, n);
+    for (size_t i = n; i-- > 1;) {
+        cand t = a[0];
+        a[0] = a[i];
+        a[i] = t;
+        sift(a, 0, i);
+    }
+}
+
+/* k-th largest value of x[0..n) (1-based k), by quickselect on a copy in tmp. */
+static float kth_largest(float *tmp, int n, int k)
+{
+    int lo = 0, hi = n - 1, want = k - 1;
+    while (lo < hi) {
+        float pivot = tmp[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (tmp[i] > pivot) i++;
+            while (tmp[j] < pivot) j--;
+            if (i <= j) {
+                float t = tmp[i];
+                tmp[i] = tmp[j];
+                tmp[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (want <= j) hi = j;
+        else if (want >= i) lo = i;
+        else break;
+    }
+    return tmp[want];
+}
+
+int32_t kvgpt_sample_logits(const float *logits, int V, const kvgpt_gen_options *g, uint64_t *rng, void *scratch)
+{
+    int32_t best = 0;
+    for (int i = 1; i < V; i++)
+        if (logits[i] > logits[best]) best = i;
+    if (g->temperature <= 0.0f) return best;
+
+    cand *c = scratch;
+    float *tmp = scratch;   /* quickselect runs before c is filled */
+    float inv_t = 1.0f / g->temperature;
+    float cut = -INFINITY;
+    if (g->top_k > 0 && g->top_k < V) {
+        for (int i = 0; i < V; i++) tmp[i] = logits[i] * inv_t;
+        cut = kth_largest(tmp, V, g->top_k);
+    }
+    int n = 0;
+    float mx = logits[best] * inv_t;
+    for (int i = 0; i < V; i++) {
+        float v = logits[i] * inv_t;
+        if (v >= cut && v > -INFINITY) {
+            c[n].p = v;
+            c[n].id = i;
+            n++;
+        }
+    }
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        c[i].p = expf(c[i].p - mx);
+        sum += c[i].p;
+    }
+    if (g->top_p > 0.0f && g->top_p < 1.0f) {
+        /* The nucleus: the most probable tokens whose mass first reaches top_p. */
+        sort_cands(c, (size_t)n);
+        double acc = 0.0, want = g->top_p * sum;
+        int keep = 0;
+        while (keep < n) {
+            acc += c[keep++].p;
+            if (acc >= want) break;
+        }
+        n = keep;
+        sum = acc;
+    }
+    double r = sampler_uniform(rng) * sum, acc = 0.0;
+    for (int i = 0; i < n; i++) {
+        acc += c[i].p;
+        if (r < acc) return c[i].id;
+    }
+    return n ? c[n - 1].id : best;
+}

@@ -1,0 +1,162 @@
+/* port/cpu.c — the CPU backend: port.h bound to the C99 + OpenMP kernels of ops/. */
+#include "port/port.h"
+#include "ops/ops.h"
+#include "common/status.h"
+
+#include <string.h>
+
+struct port {
+    int nt;               /* threads for every kernel */
+    float *att_scratch;   /* ops_attention scratch, nt * ctx floats */
+};
+
+const char *port_name(void) { return "cpu"; }
+int port_device_is_host(void) { return 1; }
+size_t port_struct_bytes(void) { return sizeof(struct port); }
+
+size_t port_wmat_bytes(int ic, int oc, kvgpt_dtype dt) { return ops_packed_bytes(ic, oc, dt); }
+
+size_t port_workspace_bytes(int rows, int ctx, int n_embd, int threads)
+{
+    (void)rows;
+    (void)n_embd;
+    return ops_attention_scratch(ctx, ops_threads(threads)) * sizeof(float);
+}
+
+kvgpt_status port_device_arena(void **base, size_t bytes, kvgpt_error *err)
+{
+    (void)bytes;
+    *base = NULL;
+    return kv_fail(err, KVGPT_ERR_BACKEND, "the CPU port has no device arena");
+}
+
+void port_device_arena_free(void *base) { (void)base; }
+
+kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_bytes,
+                       void *workspace, size_t workspace_bytes, int threads, kvgpt_error *err)
+{
+    (void)device_base;
+    (void)device_bytes;
+    (void)workspace_bytes;
+    (void)err;
+    port *p = mem;
+    memset(p, 0, sizeof *p);
+    p->nt = ops_threads(threads);
+    p->att_scratch = workspace;
+    *out = p;
+    return KVGPT_OK;
+}
+
+void port_shutdown(port *p) { (void)p; }
+int port_threads(const port *p) { return p->nt; }
+
+void port_wmat_bind(port_wmat *w, void *data, int ic, int oc, kvgpt_dtype dt)
+{
+    w->data = data;
+    w->dtype = dt;
+    w->ic = ic;
+    w->oc = oc;
+}
+
+/* port_wmat and ops_wmat are the same plain struct: the CPU layout is ops'. */
+static ops_wmat *as_ops(port_wmat *w) { return (ops_wmat *)(void *)w; }
+static const ops_wmat *as_ops_c(const port_wmat *w) { return (const ops_wmat *)(const void *)w; }
+
+kvgpt_status port_wmat_rows_in(port *p, port_wmat *w, int k0, int n, const float *src)
+{
+    (void)p;
+    for (int i = 0; i < n; i++) ops_pack_row_k(as_ops(w), k0 + i, src + (size_t)i * (size_t)w->oc);
+    return KVGPT_OK;
+}
+
+kvgpt_status port_wmat_rows_out(port *p, port_wmat *w, int o0, int n, const float *src)
+{
+    (void)p;
+    for (int i = 0; i < n; i++) ops_pack_row_o(as_ops(w), o0 + i, src + (size_t)i * (size_t)w->ic);
+    return KVGPT_OK;
+}
+
+kvgpt_status port_wmat_finish(port *p, port_wmat *w)
+{
+    (void)p;
+    ops_pack_zero_pad(as_ops(w));
+    return KVGPT_OK;
+}
+
+kvgpt_status port_upload(port *p, void *dst, const void *src, size_t bytes)
+{
+    (void)p;
+    if (bytes) memmove(dst, src, bytes);
+    return KVGPT_OK;
+}
+
+kvgpt_status port_download(port *p, void *dst, const void *src, size_t bytes)
+{
+    (void)p;
+    if (bytes) memmove(dst, src, bytes);
+    return KVGPT_OK;
+}
+
+void port_embed(port *p, float *x, const port_wmat *wte, const float *wpe,
+                const int32_t *tok, const int32_t *pos, int n, int c)
+{
+    (void)p;
+    for (int r = 0; r < n; r++) {
+        float *xr = x + (size_t)r * (size_t)c;
+        const float *pr = wpe + (size_t)pos[r] * (size_t)c;
+        ops_wmat_column(as_ops_c(wte), tok[r], xr);
+        for (int i = 0; i < c; i++) xr[i] += pr[i];
+    }
+}
+
+void port_layernorm(port *p, float *out, const float *x, const float *w, const float *b,
+                    int n, int c, float eps)
+{
+    ops_layernorm(out, x, w, b, n, c, eps, p->nt);
+}
+
+void port_matmul(port *p, float *out, int ldo, const float *in, int ldi, const port_wmat *w,
+                 const float *bias, int n)
+{
+    ops_matmul(out, ldo, in, ldi, as_ops_c(w), bias, n, p->nt);
+}
+
+void port_gelu(port *p, float *x, size_t len, kvgpt_gelu kind)
+{
+    if (kind == KVGPT_GELU_TANH) ops_gelu_tanh(x, len, p->nt);
+    else ops_gelu_erf(x, len, p->nt);
+}
+
+void port_add(port *p, float *x, const float *y, size_t len) { ops_add(x, y, len, p->nt); }
+
+void port_kv_store(port *p, void *k_cache, void *v_cache, kvgpt_dtype kv_dtype,
+                   const float *qkv, int ldqkv, const int32_t *seq, const int32_t *pos,
+                   int n, int n_head, int hs, int ctx)
+{
+    (void)p;
+    int c = n_head * hs;
+    ops_kv_store(k_cache, kv_dtype, qkv + c, ldqkv, seq, pos, n, n_head, hs, ctx);
+    ops_kv_store(v_cache, kv_dtype, qkv + 2 * c, ldqkv, seq, pos, n, n_head, hs, ctx);
+}
+
+void port_attention(port *p, float *out, int ldo, const float *q, int ldq,
+                    const void *k_cache, const void *v_cache, kvgpt_dtype kv_dtype,
+                    const int32_t *seq, const int32_t *pos, int n, int n_head, int hs, int ctx)
+{
+    ops_attention(out, ldo, q, ldq, k_cache, v_cache, kv_dtype, seq, pos, n, n_head, hs, ctx,
+                  p->att_scratch, p->nt);
+}
+
+void port_gather_rows(port *p, float *dst, const float *src, const int32_t *idx, int n, int c)
+{
+    (void)p;
+    for (int i = 0; i < n; i++)
+        memmove(dst + (size_t)i * (size_t)c, src + (size_t)idx[i] * (size_t)c, (size_t)c * sizeof(float));
+}
+
+kvgpt_status port_sync(port *p, kvgpt_error *err)
+{
+    (void)p;
+    (void)err;
+    return KVGPT_OK;
+}

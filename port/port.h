@@ -1,0 +1,84 @@
+/* port/port.h — the one backend interface model/ calls.
+ *
+ * model/ computes the GPT-2 forward only through these functions; it never
+ * touches OpenMP, CUDA or the layout of packed weights. A backend is chosen
+ * by the build (port/cpu.c binds this to ops/, cuda/ to CUDA kernels and
+ * cuBLAS), never by #ifdef in model code.
+ *
+ * Memory: buffers in the DEVICE space of the plan live where the backend
+ * computes (the host arena for the CPU port, one cudaMalloc for CUDA); the
+ * model moves data across only with port_upload/port_download.
+ */
+#ifndef KVGPT_PORT_H
+#define KVGPT_PORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "kvgpt.h"
+
+/* A weight matrix W: ic inputs -> oc outputs, in the backend's own layout. */
+typedef struct {
+    void *data;
+    kvgpt_dtype dtype;
+    int ic, oc;
+} port_wmat;
+
+typedef struct port port;   /* backend state; lives in the host arena */
+
+/* Name of the backend ("cpu", "cuda") and whether the DEVICE space is separate memory. */
+const char *port_name(void);
+int port_device_is_host(void);
+
+/* Size first: bytes of the port struct, of a weight matrix, of the backend's
+ * workspace in the device space for a forward of `rows` rows. */
+size_t port_struct_bytes(void);
+size_t port_wmat_bytes(int ic, int oc, kvgpt_dtype dt);
+size_t port_workspace_bytes(int rows, int ctx, int n_embd, int threads);
+
+/* The device arena (CUDA: one cudaMalloc). Never called when the device is the host. */
+kvgpt_status port_device_arena(void **base, size_t bytes, kvgpt_error *err);
+void port_device_arena_free(void *base);
+
+/* Binds the backend: mem is port_struct_bytes() of host arena, workspace
+ * is port_workspace_bytes() of device arena. */
+kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_bytes,
+                       void *workspace, size_t workspace_bytes, int threads, kvgpt_error *err);
+void port_shutdown(port *p);
+/* Threads the backend computes with (CPU), for reports. */
+int port_threads(const port *p);
+
+/* Loading (at open only). Rows arrive as f32 on the host. */
+void port_wmat_bind(port_wmat *w, void *data, int ic, int oc, kvgpt_dtype dt);
+/* Rows k0..k0+n-1 of W (each oc values) — the HF Conv1D [in, out] layout. */
+kvgpt_status port_wmat_rows_in(port *p, port_wmat *w, int k0, int n, const float *src);
+/* Rows o0..o0+n-1 of W^T (each ic values) — the nn.Linear [out, in] layout. */
+kvgpt_status port_wmat_rows_out(port *p, port_wmat *w, int o0, int n, const float *src);
+kvgpt_status port_wmat_finish(port *p, port_wmat *w);
+kvgpt_status port_upload(port *p, void *dst, const void *src, size_t bytes);
+kvgpt_status port_download(port *p, void *dst, const void *src, size_t bytes);
+
+/* The forward's operations. All float pointers are in the device space;
+ * rows are [n, width] with the given leading dimensions. */
+/* x[r] = wte[tok[r]] + wpe[pos[r]]; wte is the tied lm_head matrix (ic = n_embd, oc = vocab). */
+void port_embed(port *p, float *x, const port_wmat *wte, const float *wpe,
+                const int32_t *tok, const int32_t *pos, int n, int c);
+void port_layernorm(port *p, float *out, const float *x, const float *w, const float *b,
+                    int n, int c, float eps);
+void port_matmul(port *p, float *out, int ldo, const float *in, int ldi, const port_wmat *w,
+                 const float *bias, int n);
+void port_gelu(port *p, float *x, size_t len, kvgpt_gelu kind);
+void port_add(port *p, float *x, const float *y, size_t len);
+/* Stores K and V of n rows (from qkv rows: k at +c, v at +2c) into one layer's cache. */
+void port_kv_store(port *p, void *k_cache, void *v_cache, kvgpt_dtype kv_dtype,
+                   const float *qkv, int ldqkv, const int32_t *seq, const int32_t *pos,
+                   int n, int n_head, int hs, int ctx);
+/* Causal attention of n query rows over one layer's cache (see ops_attention). */
+void port_attention(port *p, float *out, int ldo, const float *q, int ldq,
+                    const void *k_cache, const void *v_cache, kvgpt_dtype kv_dtype,
+                    const int32_t *seq, const int32_t *pos, int n, int n_head, int hs, int ctx);
+/* Copies n rows of width c from src rows idx[i] into dst rows i (the last row per sequence). */
+void port_gather_rows(port *p, float *dst, const float *src, const int32_t *idx, int n, int c);
+/* Waits for queued work (CUDA); a no-op on the CPU. */
+kvgpt_status port_sync(port *p, kvgpt_error *err);
+
+#endif

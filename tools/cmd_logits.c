@@ -1,0 +1,111 @@
+/* tools/cmd_logits.c — `kvgpt logits`: the full forward over ids (or text),
+ * logits of every position written as raw float32 [T, vocab]; the five most
+ * likely next tokens printed. */
+#include "tools/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOGITS_MAX_IDS 131072
+
+static int print_token(const kvgpt_model *m, int32_t id)
+{
+    const char *b;
+    size_t n;
+    if (kvgpt_token_bytes(m, id, &b, &n) != KVGPT_OK) return printf("%d", id);
+    putchar('"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)b[i];
+        if (c == '\n') fputs("\\n", stdout);
+        else if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
+        else putchar(c);
+    }
+    return putchar('"');
+}
+
+int cmd_logits(int argc, char **argv)
+{
+    const char *model = NULL, *ids_s = NULL, *text = NULL, *out = NULL, *gelu = NULL;
+    int help = 0, threads = 0;
+    const cli_opt opts[] = {
+        {"model", OPT_STR, &model, "model folder"},
+        {"ids", OPT_STR, &ids_s, "token ids, comma-separated"},
+        {"text", OPT_STR, &text, "text to encode with the model's tokenizer (instead of --ids)"},
+        {"out", OPT_STR, &out, "write logits of every position here: raw float32 LE [T, vocab]"},
+        {"gelu", OPT_STR, &gelu, "override the config's activation: erf | tanh"},
+        {"threads", OPT_INT, &threads, "CPU threads (default: all)"},
+        {"help", OPT_FLAG, &help, "this text"},
+    };
+    int n = (int)(sizeof opts / sizeof opts[0]);
+    if (cli_parse("logits", argc, argv, opts, n)) return 2;
+    if (help) {
+        cli_usage("logits", "Runs the full forward and prints the 5 most likely next tokens.", opts, n);
+        return 0;
+    }
+    if (!model) return cli_error("logits", "--model DIR is required");
+    if (!ids_s == !text) return cli_error("logits", "give exactly one of --ids or --text");
+    kvgpt_options o;
+    kvgpt_options_default(&o);
+    o.model_dir = model;
+    o.logits_all = 1;
+    o.threads = threads;
+    if (gelu && strcmp(gelu, "erf") == 0) o.gelu = KVGPT_GELU_ERF;
+    else if (gelu && strcmp(gelu, "tanh") == 0) o.gelu = KVGPT_GELU_TANH;
+    else if (gelu) return cli_error("logits", "--gelu must be erf or tanh, not \"%s\"", gelu);
+
+    static int32_t ids[LOGITS_MAX_IDS];
+    int T = 0;
+    if (ids_s && (T = cli_ids("logits", ids_s, ids, LOGITS_MAX_IDS)) < 0) return 1;
+    kvgpt_model *m;
+    kvgpt_error err = {0};
+    kvgpt_status s = kvgpt_open(&o, NULL, 0, &m, &err);
+    if (s) return cli_status("logits", s, &err);
+    int rc = 0;
+    float *logits = NULL;
+    if (text && (s = kvgpt_encode(m, text, strlen(text), ids, LOGITS_MAX_IDS, &T, &err))) {
+        rc = cli_status("logits", s, &err);
+        goto done;
+    }
+    const kvgpt_config *c = kvgpt_model_config(m);
+    size_t V = (size_t)c->vocab_size;
+    logits = malloc((size_t)T * V * sizeof(float));
+    if (!logits) {
+        rc = cli_error("logits", "out of memory for %d x %zu logits", T, V);
+        goto done;
+    }
+    if ((s = kvgpt_forward(m, ids, T, logits, &err))) {
+        rc = cli_status("logits", s, &err);
+        goto done;
+    }
+    if (out) {
+        FILE *f = fopen(out, "wb");
+        if (!f || fwrite(logits, sizeof(float), (size_t)T * V, f) != (size_t)T * V || fclose(f) != 0) {
+            rc = cli_error("logits", "%s: cannot write", out);
+            goto done;
+        }
+    }
+    /* Top 5 of the last position. */
+    const float *last = logits + (size_t)(T - 1) * V;
+    int top[5] = {-1, -1, -1, -1, -1};
+    for (int k = 0; k < 5 && k < (int)V; k++) {
+        int best = -1;
+        for (size_t i = 0; i < V; i++) {
+            int taken = 0;
+            for (int j = 0; j < k; j++) taken |= top[j] == (int)i;
+            if (!taken && (best < 0 || last[i] > last[best])) best = (int)i;
+        }
+        top[k] = best;
+    }
+    printf("%d tokens; next-token top 5 at position %d:\n", T, T - 1);
+    for (int k = 0; k < 5 && top[k] >= 0; k++) {
+        printf("  %6d  %10.5f  ", top[k], (double)last[top[k]]);
+        print_token(m, top[k]);
+        putchar('\n');
+    }
+done:
+    free(logits);
+    kvgpt_close(m);
+    return rc;
+}
