@@ -90,12 +90,18 @@ test: $(TEST_BIN) $(TOOL)
 	if [ $$fail = 0 ]; then echo "all suites passed"; else echo "SOME SUITES FAILED"; exit 1; fi
 
 MODELS ?= models
-$(MODELS)/gpt2/model.safetensors: $(TOOL)
-	$(TOOL) synth --shape gpt2 --out $(MODELS)/gpt2
+FIXTURES ?= ../shared/fixtures
+# Synthesized GPT-2 small (random weights: no real weights can be downloaded
+# here), with the real GPT-2 tokenizer files when the fixtures are at hand.
+$(MODELS)/gpt2/model.safetensors: | $(TOOL)
+	$(TOOL) synth --shape gpt2 --out $(MODELS)/gpt2 \
+	  $(if $(wildcard $(FIXTURES)/gpt2_tiny_hf/merges.txt),--tokenizer $(FIXTURES)/gpt2_tiny_hf)
 
-# The seed's experiment on GPT-2 small (synthesized weights): a sample with and without the cache.
+# The seed's experiment: one sample with and without the KV cache, both times and the speed-up.
+RUN_PROMPT ?= What is the answer to life, the universe, and everything?
 run: $(TOOL) $(MODELS)/gpt2/model.safetensors
-	$(TOOL) sample --model $(MODELS)/gpt2 --start-ids 50256 --num_samples 1 --max_new_tokens 128 --kv-cache on --compare
+	if [ -f $(MODELS)/gpt2/merges.txt ]; then set -- --start "$(RUN_PROMPT)"; else set -- --start-ids 50256; fi; \
+	$(TOOL) sample --model $(MODELS)/gpt2 "$$@" --num_samples 1 --max_new_tokens 128 --compare
 
 bench: $(TOOL)
 	$(TOOL) bench --models $(MODELS) --out bench-out

@@ -17,13 +17,15 @@ void arena_plan_init(kvgpt_plan *p);
 /* Adds a region; returns its index, or -1 when the plan is full or a size
  * overflows (the plan is then marked broken: arena_plan_ok() is 0).
  * shape is printed into the region's shape field (e.g. "[12,768]"). */
-int arena_plan_add(kvgpt_plan *p, const char *name, kvgpt_space space, kvgpt_dtype dtype,
-                   int is_bytes, size_t bytes, const char *shape_fmt, ...)
+int arena_plan_add(kvgpt_plan *p, const char *name, kvgpt_region_kind kind, kvgpt_space space,
+                   const char *type, size_t bytes, const char *shape_fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 7, 8)))
 #endif
     ;
 int arena_plan_ok(const kvgpt_plan *p);
+/* "f32" | "f16" | "bf16" for a dtype. */
+const char *arena_dtype_name(kvgpt_dtype dt);
 /* The region named name, or -1. */
 int arena_plan_find(const kvgpt_plan *p, const char *name);
 

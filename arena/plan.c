@@ -16,8 +16,8 @@ int arena_plan_ok(const kvgpt_plan *p)
     return p->n_regions >= 0;
 }
 
-int arena_plan_add(kvgpt_plan *p, const char *name, kvgpt_space space, kvgpt_dtype dtype,
-                   int is_bytes, size_t bytes, const char *shape_fmt, ...)
+int arena_plan_add(kvgpt_plan *p, const char *name, kvgpt_region_kind kind, kvgpt_space space,
+                   const char *type, size_t bytes, const char *shape_fmt, ...)
 {
     if (p->n_regions < 0) return -1;
     size_t start, end;
@@ -33,8 +33,8 @@ int arena_plan_add(kvgpt_plan *p, const char *name, kvgpt_space space, kvgpt_dty
     va_start(ap, shape_fmt);
     vsnprintf(r->shape, sizeof r->shape, shape_fmt, ap);
     va_end(ap);
-    r->dtype = dtype;
-    r->is_bytes = is_bytes;
+    snprintf(r->type, sizeof r->type, "%s", type);
+    r->kind = kind;
     r->space = space;
     r->bytes = bytes;
     r->offset = start;
@@ -55,15 +55,13 @@ size_t kvgpt_plan_host_bytes(const kvgpt_plan *p)
     return p->total[KVGPT_SPACE_HOST] + ARENA_ALIGN - 1;
 }
 
-static const char *dtype_name(const kvgpt_region *r)
+const char *arena_dtype_name(kvgpt_dtype dt)
 {
-    if (r->is_bytes) return "bytes";
-    switch (r->dtype) {
-    case KVGPT_DTYPE_F16: return "f16";
-    case KVGPT_DTYPE_BF16: return "bf16";
-    default: return "f32";
-    }
+    return dt == KVGPT_DTYPE_F16 ? "f16" : dt == KVGPT_DTYPE_BF16 ? "bf16" : "f32";
 }
+
+static const char *const kind_names[KVGPT_REGION_KIND_COUNT] = {
+    "state", "weights", "KV cache", "activations", "scratch", "tokenizer"};
 
 void kvgpt_plan_print(const kvgpt_plan *p, void *file)
 {
@@ -79,8 +77,20 @@ void kvgpt_plan_print(const kvgpt_plan *p, void *file)
         for (int i = 0; i < p->n_regions; i++) {
             const kvgpt_region *r = &p->regions[i];
             if ((int)r->space != sp) continue;
-            fprintf(f, "%-7s %-28s %-22s %-6s %15zu %12.2f\n", "", r->name, r->shape, dtype_name(r),
+            fprintf(f, "%-7s %-28s %-22s %-6s %15zu %12.2f\n", "", r->name, r->shape, r->type,
                     r->bytes, (double)r->bytes / (1024.0 * 1024.0));
+        }
+        for (int k = 0; k < KVGPT_REGION_KIND_COUNT; k++) {
+            size_t sum = 0;
+            int any = 0;
+            for (int i = 0; i < p->n_regions; i++)
+                if ((int)p->regions[i].space == sp && (int)p->regions[i].kind == k) {
+                    sum += p->regions[i].bytes;
+                    any = 1;
+                }
+            if (any)
+                fprintf(f, "%-7s %-28s %-22s %-6s %15zu %12.2f\n", "", "subtotal", kind_names[k], "", sum,
+                        (double)sum / (1024.0 * 1024.0));
         }
         fprintf(f, "%-7s %-28s %-22s %-6s %15zu %12.2f\n", "", "TOTAL (64-byte aligned)", "", "",
                 p->total[sp], (double)p->total[sp] / (1024.0 * 1024.0));

@@ -104,11 +104,21 @@ void kvgpt_options_default(kvgpt_options *o);
 
 typedef enum { KVGPT_SPACE_HOST = 0, KVGPT_SPACE_DEVICE } kvgpt_space;
 
+typedef enum {
+    KVGPT_REGION_STATE = 0,  /* the model struct, sequences, row tables */
+    KVGPT_REGION_WEIGHTS,
+    KVGPT_REGION_KV,
+    KVGPT_REGION_ACTIVATIONS,
+    KVGPT_REGION_SCRATCH,    /* load staging, sampler, backend workspace */
+    KVGPT_REGION_TOKENIZER,
+    KVGPT_REGION_KIND_COUNT
+} kvgpt_region_kind;
+
 typedef struct {
     char name[40];           /* e.g. "h.*.attn.c_attn.weight", "kv.k" */
     char shape[48];          /* e.g. "[12,2304,768]" */
-    kvgpt_dtype dtype;
-    int is_bytes;            /* raw bytes / structs: dtype is meaningless */
+    char type[8];            /* "f32", "f16", "bf16", "i32" or "bytes" */
+    kvgpt_region_kind kind;
     kvgpt_space space;
     size_t bytes;            /* exact, before alignment padding */
     size_t offset;           /* from the start of its space's arena, 64-byte aligned */

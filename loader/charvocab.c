@@ -85,7 +85,8 @@ kvgpt_status cv_encode(const cv_vocab *v, const char *text, size_t len, int32_t 
         size_t best_len = 0;
         int single = v->byte_to_id[(unsigned char)text[i]];
         if (single >= 0) { best = single; best_len = 1; }
-        for (int t = 0; t < v->n; t++) {   /* multi-byte characters: at most a few dozen tokens scan */
+        /* Only a byte that starts a multi-byte character can match a longer token. */
+        for (int t = 0; t < v->n && (unsigned char)text[i] >= 0x80; t++) {
             size_t tl = v->offsets[t + 1] - v->offsets[t];
             if (tl > best_len && tl <= len - i && memcmp(v->bytes + v->offsets[t], text + i, tl) == 0) {
                 best = t;

@@ -29,17 +29,13 @@ kvgpt_status loader_check_config(const kvgpt_config *c, const char *what, kvgpt_
     return KVGPT_OK;
 }
 
-/* Reads one integer field, reporting its name on failure. */
-static int read_int(json_reader *r, int *out, const char **bad)
+/* Reads one integer field. Values far outside int are clamped to values
+ * loader_check_config refuses, so the message can name the field. */
+static int read_int(json_reader *r, int *out)
 {
     int64_t v;
     if (!json_int64(r, INT64_MIN, INT64_MAX, &v)) return 0;
-    if (v < -1 || v > (int64_t)1 << 30) {
-        *bad = "out of range";
-        *out = v < 0 ? -2 : (1 << 30) + 1;  /* reported by loader_check_config */
-        return 1;
-    }
-    *out = (int)v;
+    *out = v < -2 ? -2 : v > ((int64_t)1 << 30) ? (1 << 30) + 1 : (int)v;
     return 1;
 }
 
@@ -65,7 +61,6 @@ kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *e
     int eos = -1, tok_dummy = 0;
     double eps = 1e-5;
     char act[32] = "";
-    const char *bad = NULL;
     json_reader r;
     json_init(&r, buf, (size_t)f.size);
     json_span key;
@@ -73,15 +68,15 @@ kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *e
         while (json_object_next(&r, &key)) {
             const char *field = NULL;
             int ok = 1;
-            if (json_span_eq(key, "n_layer")) ok = read_int(&r, &c->n_layer, &bad);
-            else if (json_span_eq(key, "n_head")) ok = read_int(&r, &c->n_head, &bad);
-            else if (json_span_eq(key, "n_embd")) ok = read_int(&r, &c->n_embd, &bad);
-            else if (json_span_eq(key, "vocab_size")) ok = read_int(&r, &c->vocab_size, &bad);
-            else if (json_span_eq(key, "block_size")) ok = read_int(&r, &block_size, &bad);
-            else if (json_span_eq(key, "n_positions")) { hf = 1; ok = read_int(&r, &n_positions, &bad); }
+            if (json_span_eq(key, "n_layer")) ok = read_int(&r, &c->n_layer);
+            else if (json_span_eq(key, "n_head")) ok = read_int(&r, &c->n_head);
+            else if (json_span_eq(key, "n_embd")) ok = read_int(&r, &c->n_embd);
+            else if (json_span_eq(key, "vocab_size")) ok = read_int(&r, &c->vocab_size);
+            else if (json_span_eq(key, "block_size")) ok = read_int(&r, &block_size);
+            else if (json_span_eq(key, "n_positions")) { hf = 1; ok = read_int(&r, &n_positions); }
             else if (json_span_eq(key, "n_ctx")) {
                 hf = 1;
-                ok = read_int(&r, n_positions ? &tok_dummy : &n_positions, &bad);
+                ok = read_int(&r, n_positions ? &tok_dummy : &n_positions);
             } else if (json_span_eq(key, "model_type")) {
                 json_span v;
                 hf = 1;
@@ -91,10 +86,10 @@ kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *e
             else if (json_span_eq(key, "layer_norm_epsilon")) ok = json_double(&r, &eps);
             else if (json_span_eq(key, "eos_token_id")) {
                 if (json_peek(&r) == JSON_T_NULL) ok = json_null(&r);
-                else ok = read_int(&r, &eos, &bad);
+                else ok = read_int(&r, &eos);
             } else if (json_span_eq(key, "n_inner")) {
                 if (json_peek(&r) == JSON_T_NULL) ok = json_null(&r);
-                else ok = read_int(&r, &n_inner, &bad);
+                else ok = read_int(&r, &n_inner);
             } else if (json_span_eq(key, "activation_function")) {
                 json_span v;
                 hf = 1;
@@ -109,7 +104,6 @@ kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *e
     }
     if (!json_finish(&r))
         return kv_fail(err, KVGPT_ERR_JSON, "%s: not a JSON object: %s at line %d", path, r.err, json_line(&r));
-    (void)bad;
 
     const char *need[] = {"n_layer", "n_head", "n_embd", "vocab_size"};
     int have[] = {c->n_layer, c->n_head, c->n_embd, c->vocab_size};

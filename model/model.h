@@ -69,6 +69,11 @@ typedef struct {
 kvgpt_status model_plan(const kvgpt_config *c, const kvgpt_options *o, size_t st_scratch,
                         const model_tok_plan *tok, kvgpt_plan *out, kvgpt_error *err);
 
+/* Finds a model folder's tokenizer files (GPT-2 BPE pair, else a char
+ * vocab.json) into a and b, and what loading them needs. kind 0: none. */
+kvgpt_status model_tokenizer_paths(const char *dir, char *a, char *b, size_t cap, model_tok_plan *tp,
+                                   int vocab_size, kvgpt_error *err);
+
 /* model/forward.c: computes the rows in m->s.h_tok/h_seq/h_pos [0, n) and the
  * logits of the rows listed in h_last [0, n_logits) into h_logits. */
 kvgpt_status model_forward_rows(kvgpt_model *m, int n, int n_logits, kvgpt_error *err);

@@ -8,9 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-kvgpt_status model_tokenizer_paths(const char *dir, char *a, char *b, size_t cap, model_tok_plan *tp,
-                                   int vocab_size, kvgpt_error *err);
-
 static void *region(kvgpt_model *m, const char *name, void *device_base)
 {
     int i = arena_plan_find(&m->plan, name);

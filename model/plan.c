@@ -59,18 +59,16 @@ kvgpt_status kvgpt_shape_config(kvgpt_shape shape, kvgpt_config *out)
     return KVGPT_OK;
 }
 
-static const char *const dt_names[] = {"f32", "f16", "bf16"};
-
-/* Adds a region whose bytes are a product of dims (overflow-checked). */
-static int add_prod(kvgpt_plan *p, const char *name, kvgpt_space sp, kvgpt_dtype dt, size_t elem,
-                    size_t a, size_t b, size_t c, const char *shape)
+/* Adds a region of a × b × c elements of elem bytes (overflow-checked). */
+static int add(kvgpt_plan *p, const char *name, kvgpt_region_kind kind, kvgpt_space sp, const char *type,
+               size_t elem, size_t a, size_t b, size_t c, const char *shape)
 {
     size_t bytes = elem;
     if (!kv_mul(bytes, a, &bytes) || !kv_mul(bytes, b, &bytes) || !kv_mul(bytes, c, &bytes)) {
         p->n_regions = -1;
         return -1;
     }
-    return arena_plan_add(p, name, sp, dt, 0, bytes, "%s", shape);
+    return arena_plan_add(p, name, kind, sp, type, bytes, "%s", shape);
 }
 
 kvgpt_status model_plan(const kvgpt_config *c, const kvgpt_options *o, size_t st_scratch,
@@ -88,85 +86,89 @@ kvgpt_status model_plan(const kvgpt_config *c, const kvgpt_options *o, size_t st
     int ctx = o->context ? o->context : c->block_size;
     int B = o->batch, L = c->n_layer, C = c->n_embd, V = c->vocab_size, H = c->n_head;
     int R = MODEL_MAX_ROWS(ctx, B);
-    int LR = o->logits_all ? (ctx > B ? ctx : B) : B;
+    int LR = o->logits_all ? R : B;
     p->batch = B;
     p->context = ctx;
     p->limit = o->arena_limit;
     kvgpt_space dev = port_device_is_host() ? KVGPT_SPACE_HOST : KVGPT_SPACE_DEVICE;
     kvgpt_space host = KVGPT_SPACE_HOST;
-    kvgpt_dtype wd = o->weight_dtype, f32 = KVGPT_DTYPE_F32;
+    const char *wt = arena_dtype_name(o->weight_dtype), *kt = arena_dtype_name(o->kv_dtype);
     char s[48];
 
     /* Host: the model struct, sequences, row tables, sampler, tokenizer, load scratch. */
     size_t state = sizeof(struct kvgpt_model) + port_struct_bytes() + (size_t)B * sizeof(kv_seq) +
                    (size_t)L * 4 * sizeof(port_wmat) + 4 * 64;
-    arena_plan_add(p, "model.state", host, f32, 1, state, "[1]");
+    add(p, "model.state", KVGPT_REGION_STATE, host, "bytes", state, 1, 1, 1, "[struct]");
     snprintf(s, sizeof s, "[%d,%d]", B, ctx);
-    add_prod(p, "seq.tokens", host, f32, sizeof(int32_t), (size_t)B, kv_seq_ring_bytes(ctx) / 4, 1, s);
+    add(p, "seq.tokens", KVGPT_REGION_STATE, host, "i32", sizeof(int32_t), (size_t)B, (size_t)ctx, 1, s);
     snprintf(s, sizeof s, "[4,%d]", R);
-    add_prod(p, "rows.host", host, f32, sizeof(int32_t), 4, (size_t)R, 1, s);
-    snprintf(s, sizeof s, "[%d]", V);
-    add_prod(p, "sampler.scratch", host, f32, 8, (size_t)V, 1, 1, s);
+    add(p, "rows.host", KVGPT_REGION_STATE, host, "i32", sizeof(int32_t), 4, (size_t)R, 1, s);
+    snprintf(s, sizeof s, "[%d,2]", V);
+    add(p, "sampler.scratch", KVGPT_REGION_SCRATCH, host, "bytes", 8, (size_t)V, 1, 1, s);
     if (dev != host) {
         snprintf(s, sizeof s, "[%d,%d]", LR, V);
-        add_prod(p, "logits.host", host, f32, sizeof(float), (size_t)LR, (size_t)V, 1, s);
+        add(p, "logits.host", KVGPT_REGION_ACTIVATIONS, host, "f32", 4, (size_t)LR, (size_t)V, 1, s);
     }
-    if (tok->kind) arena_plan_add(p, tok->kind == 1 ? "tokenizer.chars" : "tokenizer.bpe", host, f32, 1,
-                                  tok->table_bytes, "[tables]");
+    if (tok->kind)
+        add(p, tok->kind == 1 ? "tokenizer.chars" : "tokenizer.bpe", KVGPT_REGION_TOKENIZER, host, "bytes",
+            tok->table_bytes, 1, 1, 1, "[tables]");
     size_t staging = (size_t)4 * C * sizeof(float) * 2;
     /* Also the BPE encoder's work space after open: a few MiB take pieces of 100 kB. */
     if (staging < ((size_t)8 << 20)) staging = (size_t)8 << 20;
     size_t load = st_scratch + staging;
     if (tok->kind && tok->file_bytes > load) load = tok->file_bytes;
-    arena_plan_add(p, "load.scratch", host, f32, 1, load, "[open only]");
+    add(p, "load.scratch", KVGPT_REGION_SCRATCH, host, "bytes", load, 1, 1, 1, "[open; encode]");
 
     /* Weights, converted to the internal layout (matrices packed in weight_dtype). */
-    snprintf(s, sizeof s, "[%d,%d] %s", C, V, dt_names[wd]);
-    arena_plan_add(p, "wte (tied lm_head)", dev, wd, 0, port_wmat_bytes(C, V, wd), "[%d,%d]", V, C);
+    snprintf(s, sizeof s, "[%d,%d]", V, C);
+    add(p, "wte (tied lm_head)", KVGPT_REGION_WEIGHTS, dev, wt, port_wmat_bytes(C, V, o->weight_dtype), 1, 1, 1, s);
     snprintf(s, sizeof s, "[%d,%d]", ctx, C);
-    add_prod(p, "wpe", dev, f32, 4, (size_t)ctx, (size_t)C, 1, s);
-    struct { const char *name; int ic, oc; const char *bname; } mats[] = {
+    add(p, "wpe", KVGPT_REGION_WEIGHTS, dev, "f32", 4, (size_t)ctx, (size_t)C, 1, s);
+    snprintf(s, sizeof s, "[%d,%d]", L, C);
+    add(p, "h.*.ln_1.weight", KVGPT_REGION_WEIGHTS, dev, "f32", 4, (size_t)L, (size_t)C, 1, s);
+    if (c->bias) add(p, "h.*.ln_1.bias", KVGPT_REGION_WEIGHTS, dev, "f32", 4, (size_t)L, (size_t)C, 1, s);
+    add(p, "h.*.ln_2.weight", KVGPT_REGION_WEIGHTS, dev, "f32", 4, (size_t)L, (size_t)C, 1, s);
+    if (c->bias) add(p, "h.*.ln_2.bias", KVGPT_REGION_WEIGHTS, dev, "f32", 4, (size_t)L, (size_t)C, 1, s);
+    const struct { const char *name; int ic, oc; const char *bname; } mats[] = {
         {"h.*.attn.c_attn.weight", C, 3 * C, "h.*.attn.c_attn.bias"},
         {"h.*.attn.c_proj.weight", C, C, "h.*.attn.c_proj.bias"},
         {"h.*.mlp.c_fc.weight", C, 4 * C, "h.*.mlp.c_fc.bias"},
         {"h.*.mlp.c_proj.weight", 4 * C, C, "h.*.mlp.c_proj.bias"},
     };
-    snprintf(s, sizeof s, "[%d,%d]", L, C);
-    add_prod(p, "h.*.ln_1.weight", dev, f32, 4, (size_t)L, (size_t)C, 1, s);
-    if (c->bias) add_prod(p, "h.*.ln_1.bias", dev, f32, 4, (size_t)L, (size_t)C, 1, s);
-    add_prod(p, "h.*.ln_2.weight", dev, f32, 4, (size_t)L, (size_t)C, 1, s);
-    if (c->bias) add_prod(p, "h.*.ln_2.bias", dev, f32, 4, (size_t)L, (size_t)C, 1, s);
     for (int i = 0; i < 4; i++) {
         snprintf(s, sizeof s, "[%d,%d,%d]", L, mats[i].oc, mats[i].ic);
-        add_prod(p, mats[i].name, dev, wd, port_wmat_bytes(mats[i].ic, mats[i].oc, wd), (size_t)L, 1, 1, s);
+        add(p, mats[i].name, KVGPT_REGION_WEIGHTS, dev, wt, port_wmat_bytes(mats[i].ic, mats[i].oc, o->weight_dtype),
+            (size_t)L, 1, 1, s);
         if (c->bias) {
             snprintf(s, sizeof s, "[%d,%d]", L, mats[i].oc);
-            add_prod(p, mats[i].bname, dev, f32, 4, (size_t)L, (size_t)mats[i].oc, 1, s);
+            add(p, mats[i].bname, KVGPT_REGION_WEIGHTS, dev, "f32", 4, (size_t)L, (size_t)mats[i].oc, 1, s);
         }
     }
     snprintf(s, sizeof s, "[%d]", C);
-    add_prod(p, "ln_f.weight", dev, f32, 4, (size_t)C, 1, 1, s);
-    if (c->bias) add_prod(p, "ln_f.bias", dev, f32, 4, (size_t)C, 1, 1, s);
+    add(p, "ln_f.weight", KVGPT_REGION_WEIGHTS, dev, "f32", 4, (size_t)C, 1, 1, s);
+    if (c->bias) add(p, "ln_f.bias", KVGPT_REGION_WEIGHTS, dev, "f32", 4, (size_t)C, 1, 1, s);
 
     /* The KV cache: the full context of every layer for every sequence. */
     size_t kvb = kv_bytes(L, B, H, C / H, ctx, o->kv_dtype);
     if (!kvb) p->n_regions = -1;
-    arena_plan_add(p, "kv.k", dev, o->kv_dtype, 0, kvb, "[%d,%d,%d,%d,%d]", L, B, H, ctx, C / H);
-    arena_plan_add(p, "kv.v", dev, o->kv_dtype, 0, kvb, "[%d,%d,%d,%d,%d]", L, B, H, ctx, C / H);
+    snprintf(s, sizeof s, "[%d,%d,%d,%d,%d]", L, B, H, ctx, C / H);
+    add(p, "kv.k", KVGPT_REGION_KV, dev, kt, kvb, 1, 1, 1, s);
+    add(p, "kv.v", KVGPT_REGION_KV, dev, kt, kvb, 1, 1, 1, s);
 
     /* Activations for R rows (a whole window, or one row per sequence). */
     const struct { const char *name; int w; } acts[] = {
         {"act.x", C}, {"act.xn", C}, {"act.qkv", 3 * C}, {"act.att", C}, {"act.fc", 4 * C}};
     for (int i = 0; i < 5; i++) {
         snprintf(s, sizeof s, "[%d,%d]", R, acts[i].w);
-        add_prod(p, acts[i].name, dev, f32, 4, (size_t)R, (size_t)acts[i].w, 1, s);
+        add(p, acts[i].name, KVGPT_REGION_ACTIVATIONS, dev, "f32", 4, (size_t)R, (size_t)acts[i].w, 1, s);
     }
     snprintf(s, sizeof s, "[3,%d]", R);
-    add_prod(p, "act.rows", dev, f32, sizeof(int32_t), 3, (size_t)R, 1, s);
+    add(p, "act.rows", KVGPT_REGION_ACTIVATIONS, dev, "i32", sizeof(int32_t), 3, (size_t)R, 1, s);
     snprintf(s, sizeof s, "[%d,%d]", LR, V);
-    add_prod(p, "logits", dev, f32, 4, (size_t)LR, (size_t)V, 1, s);
+    add(p, "logits", KVGPT_REGION_ACTIVATIONS, dev, "f32", 4, (size_t)LR, (size_t)V, 1, s);
     size_t ws = port_workspace_bytes(R, ctx, C, o->threads);
-    arena_plan_add(p, "port.workspace", dev, f32, 1, ws ? ws : 64, "[%s]", port_name());
+    snprintf(s, sizeof s, "[%s]", port_name());
+    add(p, "port.workspace", KVGPT_REGION_SCRATCH, dev, "bytes", ws ? ws : 64, 1, 1, 1, s);
 
     if (!arena_plan_ok(p))
         return kv_fail(err, KVGPT_ERR_NOMEM, "the memory plan overflows (sizes too large for this machine)");
@@ -196,10 +198,6 @@ kvgpt_status kvgpt_plan_config(const kvgpt_config *c, const kvgpt_options *o, kv
     return model_plan(&cc, o, 0, &none, out, err);
 }
 
-/* Finds the tokenizer files of a model folder and their sizes. */
-kvgpt_status model_tokenizer_paths(const char *dir, char *a, char *b, size_t cap, model_tok_plan *tp,
-                                   int vocab_size, kvgpt_error *err);
-
 kvgpt_status kvgpt_plan_model(const kvgpt_options *o, kvgpt_plan *out, kvgpt_error *err)
 {
     arena_plan_init(out);
@@ -227,18 +225,13 @@ kvgpt_status model_tokenizer_paths(const char *dir, char *a, char *b, size_t cap
 {
     kvgpt_status s;
     tp->kind = 0;
-    /* GPT-2 BPE: HuggingFace names, then OpenAI's. */
-    static const char *const pairs[][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
-    for (int i = 0; i < 2; i++) {
-        if ((s = lf_join(a, cap, dir, pairs[i][0], err)) || (s = lf_join(b, cap, dir, pairs[i][1], err))) return s;
-        if (lf_exists(a) && lf_exists(b)) {
-            bpe_sizes bs;
-            if ((s = bpe_plan(a, b, vocab_size, &bs, err))) return s;
-            tp->kind = 2;
-            tp->table_bytes = bs.table_bytes;
-            tp->file_bytes = bs.file_bytes;
-            return KVGPT_OK;
-        }
+    if (bpe_find_files(dir, a, b, cap)) {
+        bpe_sizes bs;
+        if ((s = bpe_plan(a, b, vocab_size, &bs, err))) return s;
+        tp->kind = 2;
+        tp->table_bytes = bs.table_bytes;
+        tp->file_bytes = bs.file_bytes;
+        return KVGPT_OK;
     }
     /* A char vocabulary: vocab.json alone. */
     if ((s = lf_join(a, cap, dir, "vocab.json", err))) return s;

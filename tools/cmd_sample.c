@@ -209,9 +209,11 @@ int cmd_sample(int argc, char **argv)
             for (int b = 0; b < n; b++) made += sk.n_toks[b];
             tot_tokens[pass] += made;
             tot_time[pass] += t;
-            fprintf(stderr, "kvgpt sample: %s: sample%s %d%s%d: %d tokens in %.3f s = %.1f tok/s (prefill %d tokens %.1f ms)%s\n",
-                    label, n > 1 ? "s" : "", first + 1, n > 1 ? "-" : "", n > 1 ? first + n : 0, made, t,
-                    t > 0 ? made / t : 0.0, n_prompt, res.prefill_s * 1e3,
+            char which[32];
+            if (n > 1) snprintf(which, sizeof which, "samples %d-%d", first + 1, first + n);
+            else snprintf(which, sizeof which, "sample %d", first + 1);
+            fprintf(stderr, "kvgpt sample: %s: %s: %d tokens in %.3f s = %.1f tok/s (prefill %d tokens %.1f ms)%s\n",
+                    label, which, made, t, t > 0 ? made / t : 0.0, n_prompt, res.prefill_s * 1e3,
                     s == KVGPT_ERR_CONTEXT_FULL ? " [context full: window stop]" : "");
         }
         fprintf(stderr, "kvgpt sample: %s: average %.1f tok/s over %d samples (%.0f tokens, %.3f s)\n", label,
