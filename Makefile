@@ -43,6 +43,7 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lpthread -lm)
 
 .PHONY: all lib tool test bench run clean
+.SECONDARY:
 all: $(LIB) $(TOOL)
 lib: $(LIB)
 tool: $(TOOL)
@@ -53,13 +54,17 @@ all lib tool test bench run:
 	@exit 1
 endif
 
+# `make V=1` prints the whole commands.
+Q := $(if $(V),,@)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
 
 # Unicode classes for the GPT-2 pre-tokenizer, generated from Debian's unicode-data.
 UNICODE_DIR ?= /usr/share/unicode
@@ -73,14 +78,17 @@ $(BUILD)/obj/gen/unicode_tables.o: $(GEN_SRC)
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)ar rcs $@ $^
 
 $(TOOL): $(TOOL_OBJ) $(LIB)
-	$(CC) $(TOOL_OBJ) $(LIB) $(LDLIBS) -o $@
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(TOOL_OBJ) $(LIB) $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $< $(TEST_SUPPORT_OBJ) $(LIB) $(CHECK_LIBS) $(LDLIBS) -ldl -o $@
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $< $(TEST_SUPPORT_OBJ) $(LIB) $(CHECK_LIBS) $(LDLIBS) -ldl -o $@
 
 # Every suite runs; the target fails if any failed. Fixtures: ../shared/fixtures
 # unless KVGPT_FIXTURES says otherwise.
@@ -108,5 +116,8 @@ bench: $(TOOL)
 
 clean:
 	rm -rf build
+
+# Fuzz targets (libFuzzer, clang): make fuzz → build/fuzz/.
+-include tests/fuzz/fuzz.mk
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -221,6 +221,11 @@ typedef struct {
     double prefill_s, decode_s;
 } kvgpt_gen_result;
 
+/* Checks options and prompt as kvgpt_generate would, without generating:
+ * KVGPT_ERR_ARG, KVGPT_ERR_PROMPT or KVGPT_ERR_TOKEN with a message. */
+kvgpt_status kvgpt_gen_validate(const kvgpt_model *m, const int32_t *prompt, int n_prompt,
+                                const kvgpt_gen_options *g, kvgpt_error *err);
+
 /* Generates up to max_new_tokens for n_seq sequences from one prompt.
  * Allocates nothing. Tokens reach the caller through on_token. */
 kvgpt_status kvgpt_generate(kvgpt_model *m, const int32_t *prompt, int n_prompt,

@@ -20,9 +20,10 @@ static double now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static kvgpt_status check_options(const kvgpt_model *m, const kvgpt_gen_options *g, int n_prompt,
-                                  kvgpt_error *err)
+kvgpt_status kvgpt_gen_validate(const kvgpt_model *m, const int32_t *prompt, int n_prompt,
+                                const kvgpt_gen_options *g, kvgpt_error *err)
 {
+    if (!m || !g || (!prompt && n_prompt > 0)) return kv_fail(err, KVGPT_ERR_ARG, "kvgpt_generate: NULL argument");
     if (g->max_new_tokens < 0)
         return kv_fail(err, KVGPT_ERR_ARG, "max_new_tokens %d is negative", g->max_new_tokens);
     if (!(g->temperature >= 0.0f) || !isfinite(g->temperature))
@@ -40,6 +41,10 @@ static kvgpt_status check_options(const kvgpt_model *m, const kvgpt_gen_options 
     if (g->window == KVGPT_WINDOW_STOP && n_prompt > m->ctx)
         return kv_fail(err, KVGPT_ERR_PROMPT, "the prompt has %d tokens; the context holds %d (window stop)",
                        n_prompt, m->ctx);
+    for (int i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= m->cfg.vocab_size)
+            return kv_fail(err, KVGPT_ERR_TOKEN, "prompt token %d (id %d) is outside the vocabulary (0..%d)", i,
+                           prompt[i], m->cfg.vocab_size - 1);
     return KVGPT_OK;
 }
 
@@ -90,15 +95,11 @@ static kvgpt_status flush(kvgpt_model *m, const kvgpt_gen_options *g, kvgpt_gen_
 kvgpt_status kvgpt_generate(kvgpt_model *m, const int32_t *prompt, int n_prompt, const kvgpt_gen_options *g,
                             kvgpt_gen_result *res, kvgpt_error *err)
 {
-    if (!m || !g || !res || (!prompt && n_prompt > 0)) return kv_fail(err, KVGPT_ERR_ARG, "kvgpt_generate: NULL argument");
+    if (!res) return kv_fail(err, KVGPT_ERR_ARG, "kvgpt_generate: NULL argument");
     kvgpt_gen_result zero = {{0}, 0, 0, 0, 0.0, 0.0};
     *res = zero;
-    kvgpt_status st = check_options(m, g, n_prompt, err);
+    kvgpt_status st = kvgpt_gen_validate(m, prompt, n_prompt, g, err);
     if (st) return st;
-    for (int i = 0; i < n_prompt; i++)
-        if (prompt[i] < 0 || prompt[i] >= m->cfg.vocab_size)
-            return kv_fail(err, KVGPT_ERR_TOKEN, "prompt token %d (id %d) is outside the vocabulary (0..%d)", i,
-                           prompt[i], m->cfg.vocab_size - 1);
     int first = n_prompt > m->ctx ? n_prompt - m->ctx : 0;   /* nanoGPT crops to the last block_size */
     for (int b = 0; b < g->n_seq; b++) {
         kv_seq *s = &m->seqs[b];

@@ -171,6 +171,11 @@ int cmd_sample(int argc, char **argv)
     g.on_token = on_token;
     g.user = &sk;
 
+    g.n_seq = o.batch;
+    if ((s = kvgpt_gen_validate(m, prompt, n_prompt, &g, &err))) {
+        rc = cli_status("sample", s, &err);
+        goto done;
+    }
     double tot_tokens[2] = {0, 0}, tot_time[2] = {0, 0};
     int identical = 1;
     for (int pass = 0; pass < (compare ? 2 : 1); pass++) {

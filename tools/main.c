@@ -21,7 +21,10 @@ int main(int argc, char **argv)
             if (strcmp(argv[1], cmds[i].name) == 0) return cmds[i].fn(argc - 2, argv + 2);
     int help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0);
     FILE *f = help ? stdout : stderr;
-    if (argc >= 2 && !help) fprintf(stderr, "kvgpt: unknown command \"%s\"\n", argv[1]);
+    if (argc >= 2 && !help) {
+        fprintf(stderr, "kvgpt: unknown command \"%s\" (kvgpt --help lists them)\n", argv[1]);
+        return 2;
+    }
     fprintf(f, "usage: kvgpt COMMAND [options]   (kvgpt COMMAND --help for its options)\n");
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].what);
     return help ? 0 : 2;

@@ -1,0 +1,180 @@
+/* tests/test_cli.c — the `kvgpt sample` command as a user meets it: stdout
+ * holds only the samples, each followed by the dashes line; batched decoding
+ * prints exactly what sequential decoding prints; bad options get a one-line
+ * reason and a non-zero exit, never a crash. */
+#define _XOPEN_SOURCE 700
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/support/fixtures.h"
+
+static const char *tool(void)
+{
+    const char *t = getenv("KVGPT_TOOL");
+    return t && *t ? t : "build/cpu/kvgpt";
+}
+
+/* Runs the tool with args; stdout into out (malloc'd), stderr into err; returns the exit status
+ * (128 + signal when killed by one). */
+static int run(const char *args, char **out, char **err)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s >/tmp/kvgpt-cli-out.$PPID 2>/tmp/kvgpt-cli-err.$PPID", tool(), args);
+    int st = system(cmd);
+    char p[64];
+    snprintf(p, sizeof p, "/tmp/kvgpt-cli-out.%d", (int)getpid());
+    *out = tf_read_file(p, NULL);
+    remove(p);
+    snprintf(p, sizeof p, "/tmp/kvgpt-cli-err.%d", (int)getpid());
+    *err = tf_read_file(p, NULL);
+    remove(p);
+    ck_assert_ptr_nonnull(*out);
+    ck_assert_ptr_nonnull(*err);
+    if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+    return WEXITSTATUS(st);
+}
+
+static int count(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+START_TEST(sample_stdout_is_only_samples)
+{
+    if (!tf_dir()) return;
+    char args[4096], *out, *err;
+    snprintf(args, sizeof args, "sample --model %s --start ROMEO: --num_samples 3 --max_new_tokens 30 --seed 7",
+             tf_path("shakespeare_char"));
+    ck_assert_int_eq(run(args, &out, &err), 0);
+    ck_assert_int_eq(count(out, "\n---------------\n"), 3);
+    ck_assert_int_eq(count(out, "ROMEO:"), 3);
+    ck_assert_msg(strncmp(out, "ROMEO:", 6) == 0, "stdout starts with the prompt: %.40s", out);
+    /* 3 samples of 6 + 30 characters + a newline + the dashes line. */
+    ck_assert_int_eq((int)strlen(out), 3 * (6 + 30 + 1 + 16));
+    ck_assert_msg(strstr(err, "tok/s") != NULL, "timings on stderr: %s", err);
+    free(out);
+    free(err);
+}
+END_TEST
+
+START_TEST(batched_prints_what_sequential_prints)
+{
+    if (!tf_dir()) return;
+    char args[4096], *a, *b, *ea, *eb;
+    const char *common = "--num_samples 4 --max_new_tokens 100 --seed 3 --window shift";
+    snprintf(args, sizeof args, "sample --model %s %s", tf_path("shakespeare_char"), common);
+    ck_assert_int_eq(run(args, &a, &ea), 0);
+    snprintf(args, sizeof args, "sample --model %s %s --batch 4", tf_path("shakespeare_char"), common);
+    ck_assert_int_eq(run(args, &b, &eb), 0);
+    ck_assert_str_eq(a, b);
+    snprintf(args, sizeof args, "sample --model %s %s --kv-cache off", tf_path("shakespeare_char"), common);
+    free(b);
+    free(eb);
+    ck_assert_int_eq(run(args, &b, &eb), 0);
+    ck_assert_msg(strcmp(a, b) == 0, "cache off must print the same text");
+    free(a);
+    free(b);
+    free(ea);
+    free(eb);
+}
+END_TEST
+
+START_TEST(ids_without_tokenizer)
+{
+    if (!tf_dir()) return;
+    char dir[4096], args[8192], *out, *err;
+    ck_assert_int_eq(tf_tmpdir(dir, sizeof dir), 0);
+    /* The model without its tokenizer files: config + weights only. */
+    char src[4096];
+    snprintf(src, sizeof src, "%s", tf_path("gpt2_tiny_hf"));
+    size_t len;
+    const char *names[] = {"config.json", "model.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        char p[8200];
+        snprintf(p, sizeof p, "%s/%s", src, names[i]);
+        char *data = tf_read_file(p, &len);
+        ck_assert_ptr_nonnull(data);
+        ck_assert_int_eq(tf_write(dir, names[i], data, len), 0);
+        free(data);
+    }
+    snprintf(args, sizeof args, "sample --model %s --start-ids 50256,464 --num_samples 1 --max_new_tokens 5 --ignore-eot",
+             dir);
+    ck_assert_int_eq(run(args, &out, &err), 0);
+    int ids[8], n = sscanf(out, "%d %d %d %d %d %d %d", &ids[0], &ids[1], &ids[2], &ids[3], &ids[4], &ids[5], &ids[6]);
+    ck_assert_msg(n == 7 && ids[0] == 50256 && ids[1] == 464, "ids printed: %s", out);
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "sample --model %s --num_samples 1", dir);
+    ck_assert_int_eq(run(args, &out, &err), 1);
+    ck_assert_msg(strstr(err, "--start-ids") != NULL, "says to use --start-ids: %s", err);
+    free(out);
+    free(err);
+    char cmd[8300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* Each bad invocation: exit 1 or 2, one line on stderr, nothing on stdout. */
+START_TEST(bad_options)
+{
+    if (!tf_dir()) return;
+    const char *m = tf_path("shakespeare_char");
+    const char *cases[][2] = {
+        {"sample --model %s --temperature -1", "temperature"},
+        {"sample --model %s --top_k -3", "top_k"},
+        {"sample --model %s --top_p 0", "top_p"},
+        {"sample --model %s --top_p 1.5", "top_p"},
+        {"sample --model %s --num_samples 0", "num_samples"},
+        {"sample --model %s --window sideways", "window"},
+        {"sample --model %s --kv-cache maybe", "kv-cache"},
+        {"sample --model %s --max_new_tokens many", "max_new_tokens"},
+        {"sample --model %s --start \"\"", "empty"},
+        {"sample --model %s --start-ids 1,99999", "vocabulary"},
+        {"sample --model %s --start \"\xe2\x82\xac\"", "not in the character vocabulary"},
+        {"sample --model %s --bogus 1", "unknown option"},
+        {"sample --model %s --start FILE:/nonexistent/prompt.txt", "/nonexistent/prompt.txt"},
+        {"sample --model %s --keep 64", "keep"},
+        {"sample --model %s/nonexistent", "nonexistent"},
+        {"sample --model %s --window stop --start-ids 0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4", "context"},
+        {"budget --shape gpt3 --context 1%.0s", "shape"},
+        {"nonsense %s", "unknown command"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char args[4096], *out, *err;
+        snprintf(args, sizeof args, cases[i][0], m);
+        int rc = run(args, &out, &err);
+        ck_assert_msg(rc == 1 || rc == 2, "`kvgpt %s` exited %d (want 1 or 2); stderr: %s", args, rc, err);
+        ck_assert_msg(strstr(err, cases[i][1]) != NULL, "`kvgpt %s`: stderr should mention \"%s\": %s", args,
+                      cases[i][1], err);
+        ck_assert_msg(count(err, "\n") == 1, "`kvgpt %s`: one line on stderr, got: %s", args, err);
+        ck_assert_msg(out[0] == 0, "`kvgpt %s`: nothing on stdout, got: %s", args, out);
+        free(out);
+        free(err);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("sample");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, sample_stdout_is_only_samples);
+    tcase_add_test(tc, batched_prints_what_sequential_prints);
+    tcase_add_test(tc, ids_without_tokenizer);
+    tcase_add_test(tc, bad_options);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
