@@ -15,12 +15,13 @@ kvgpt_status arena_open(arena *a, const kvgpt_plan *p, void *mem, size_t mem_byt
         return kv_fail(err, KVGPT_ERR_NOMEM, "arena limit: Requested %zu, available %zu, missing %zu bytes",
                        need, p->limit, need - p->limit);
     if (mem) {
-        uintptr_t base = ((uintptr_t)mem + ARENA_ALIGN - 1) & ~(uintptr_t)(ARENA_ALIGN - 1);
-        size_t lost = (size_t)(base - (uintptr_t)mem);
-        size_t avail = mem_bytes > lost ? mem_bytes - lost : 0;
-        if (avail < need)
+        /* The documented size, whatever mem's alignment: a host that passes a
+         * byte less must fail every time, not only when its pointer is unlucky. */
+        size_t want = kvgpt_plan_host_bytes(p);
+        if (mem_bytes < want)
             return kv_fail(err, KVGPT_ERR_NOMEM, "caller's memory: Requested %zu, available %zu, missing %zu bytes",
-                           need, avail, need - avail);
+                           want, mem_bytes, want - mem_bytes);
+        uintptr_t base = ((uintptr_t)mem + ARENA_ALIGN - 1) & ~(uintptr_t)(ARENA_ALIGN - 1);
         a->base = (unsigned char *)base;
     } else {
         size_t alloc;

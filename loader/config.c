@@ -29,12 +29,23 @@ kvgpt_status loader_check_config(const kvgpt_config *c, const char *what, kvgpt_
     return KVGPT_OK;
 }
 
+/* The first integer field beyond any sane value, as the file wrote it. */
+typedef struct {
+    const char *name;
+    long long v;
+} cfg_bad;
+
 /* Reads one integer field. Values far outside int are clamped to values
- * loader_check_config refuses, so the message can name the field. */
-static int read_int(json_reader *r, int *out)
+ * loader_check_config refuses; the first such field is kept in *bad so the
+ * message names it with the value the file has, not the clamped one. */
+static int read_int(json_reader *r, const char *name, int *out, cfg_bad *bad)
 {
     int64_t v;
     if (!json_int64(r, INT64_MIN, INT64_MAX, &v)) return 0;
+    if ((v < -2 || v > ((int64_t)1 << 30)) && !bad->name) {
+        bad->name = name;
+        bad->v = (long long)v;
+    }
     *out = v < -2 ? -2 : v > ((int64_t)1 << 30) ? (1 << 30) + 1 : (int)v;
     return 1;
 }
@@ -61,6 +72,7 @@ kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *e
     int eos = -1, tok_dummy = 0;
     double eps = 1e-5;
     char act[32] = "";
+    cfg_bad bad = {NULL, 0};
     json_reader r;
     json_init(&r, buf, (size_t)f.size);
     json_span key;
@@ -68,15 +80,15 @@ kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *e
         while (json_object_next(&r, &key)) {
             const char *field = NULL;
             int ok = 1;
-            if (json_span_eq(key, "n_layer")) ok = read_int(&r, &c->n_layer);
-            else if (json_span_eq(key, "n_head")) ok = read_int(&r, &c->n_head);
-            else if (json_span_eq(key, "n_embd")) ok = read_int(&r, &c->n_embd);
-            else if (json_span_eq(key, "vocab_size")) ok = read_int(&r, &c->vocab_size);
-            else if (json_span_eq(key, "block_size")) ok = read_int(&r, &block_size);
-            else if (json_span_eq(key, "n_positions")) { hf = 1; ok = read_int(&r, &n_positions); }
+            if (json_span_eq(key, "n_layer")) ok = read_int(&r, "n_layer", &c->n_layer, &bad);
+            else if (json_span_eq(key, "n_head")) ok = read_int(&r, "n_head", &c->n_head, &bad);
+            else if (json_span_eq(key, "n_embd")) ok = read_int(&r, "n_embd", &c->n_embd, &bad);
+            else if (json_span_eq(key, "vocab_size")) ok = read_int(&r, "vocab_size", &c->vocab_size, &bad);
+            else if (json_span_eq(key, "block_size")) ok = read_int(&r, "block_size", &block_size, &bad);
+            else if (json_span_eq(key, "n_positions")) { hf = 1; ok = read_int(&r, "n_positions", &n_positions, &bad); }
             else if (json_span_eq(key, "n_ctx")) {
                 hf = 1;
-                ok = read_int(&r, n_positions ? &tok_dummy : &n_positions);
+                ok = read_int(&r, "n_ctx", n_positions ? &tok_dummy : &n_positions, &bad);
             } else if (json_span_eq(key, "model_type")) {
                 json_span v;
                 hf = 1;
@@ -86,10 +98,10 @@ kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *e
             else if (json_span_eq(key, "layer_norm_epsilon")) ok = json_double(&r, &eps);
             else if (json_span_eq(key, "eos_token_id")) {
                 if (json_peek(&r) == JSON_T_NULL) ok = json_null(&r);
-                else ok = read_int(&r, &eos);
+                else ok = read_int(&r, "eos_token_id", &eos, &bad);
             } else if (json_span_eq(key, "n_inner")) {
                 if (json_peek(&r) == JSON_T_NULL) ok = json_null(&r);
-                else ok = read_int(&r, &n_inner);
+                else ok = read_int(&r, "n_inner", &n_inner, &bad);
             } else if (json_span_eq(key, "activation_function")) {
                 json_span v;
                 hf = 1;
@@ -104,6 +116,8 @@ kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *e
     }
     if (!json_finish(&r))
         return kv_fail(err, KVGPT_ERR_JSON, "%s: not a JSON object: %s at line %d", path, r.err, json_line(&r));
+    if (bad.name)
+        return kv_fail(err, KVGPT_ERR_CONFIG, "%s: %s = %lld is out of range", path, bad.name, bad.v);
 
     const char *need[] = {"n_layer", "n_head", "n_embd", "vocab_size"};
     int have[] = {c->n_layer, c->n_head, c->n_embd, c->vocab_size};

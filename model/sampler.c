@@ -23,6 +23,7 @@ double sampler_uniform(uint64_t *state)
 {
     /* xorshift64*: 53 high bits → [0, 1). */
     uint64_t x = *state;
+    if (!x) x = 0x2545F4914F6CDD1Dull;   /* xorshift's one fixed point: a host's zero state would draw 0 forever */
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
