@@ -9,6 +9,13 @@
 
 #include <math.h>
 
+/* A failed copy: the backend's own reason when it recorded one. */
+static kvgpt_status backend_fail(port *p, kvgpt_status st, const char *what, kvgpt_error *err)
+{
+    kvgpt_status why = port_sync(p, err);
+    return why ? why : kv_fail(err, st, "forward: %s failed", what);
+}
+
 kvgpt_status model_forward_rows(kvgpt_model *m, int n, int n_logits, kvgpt_error *err)
 {
     const kvgpt_config *c = &m->cfg;
@@ -28,7 +35,7 @@ kvgpt_status model_forward_rows(kvgpt_model *m, int n, int n_logits, kvgpt_error
     if ((st = port_upload(p, s->tok, s->h_tok, (size_t)n * sizeof(int32_t))) ||
         (st = port_upload(p, s->seq, s->h_seq, (size_t)n * sizeof(int32_t))) ||
         (st = port_upload(p, s->pos, s->h_pos, (size_t)n * sizeof(int32_t))))
-        return kv_fail(err, st, "forward: uploading the row table failed");
+        return backend_fail(p, st, "uploading the row table", err);
 
     port_embed(p, s->x, &w->wte, w->wpe, s->tok, s->pos, n, C);
     for (int l = 0; l < c->n_layer; l++) {
@@ -52,12 +59,12 @@ kvgpt_status model_forward_rows(kvgpt_model *m, int n, int n_logits, kvgpt_error
     if (n_logits == 0) return port_sync(p, err);
     /* Only the rows whose next token is wanted go through ln_f and lm_head. */
     if ((st = port_upload(p, s->tok, s->h_last, (size_t)n_logits * sizeof(int32_t))))
-        return kv_fail(err, st, "forward: uploading the logit rows failed");
+        return backend_fail(p, st, "uploading the logit rows", err);
     port_gather_rows(p, s->att, s->x, s->tok, n_logits, C);
     port_layernorm(p, s->xn, s->att, w->lnf_w, w->lnf_b, n_logits, C, c->ln_eps);
     port_matmul(p, s->logits, V, s->xn, C, &w->wte, NULL, n_logits);
     if ((st = port_download(p, s->h_logits, s->logits, (size_t)n_logits * V * sizeof(float))))
-        return kv_fail(err, st, "forward: downloading the logits failed");
+        return backend_fail(p, st, "downloading the logits", err);
     return port_sync(p, err);
 }
 

@@ -63,8 +63,13 @@ static kvgpt_status stream_rows(kvgpt_model *m, loading *ld, const st_tensor *t,
     for (size_t r = 0; r < n_rows; r += chunk) {
         size_t n = n_rows - r < chunk ? n_rows - r : chunk;
         kvgpt_status s = st_read_rows(&ld->st, t, r, n, len, ld->rows, ld->raw, err);
-        if (!s) s = put(m, dst, r, n, ld->rows, len);
         if (s) return s;
+        if ((s = put(m, dst, r, n, ld->rows, len))) {
+            /* The backend recorded why; port_sync reports it. */
+            kvgpt_status why = port_sync(m->port, err);
+            return why ? why : kv_fail(err, s, "%s: storing tensor \"%.*s\" failed", ld->st.file.path,
+                                       (int)t->name_len, t->name);
+        }
     }
     return KVGPT_OK;
 }
