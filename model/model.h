@@ -63,7 +63,7 @@ struct kvgpt_model {
 
 /* model/plan.c: the full plan for a config + options; tokenizer sizes given. */
 typedef struct {
-    int kind;                /* 0 none, 1 char vocab, 2 bpe */
+    int kind;                /* 0 none, 1 char vocab.json, 2 bpe, 3 char meta.pkl */
     size_t table_bytes, file_bytes;
 } model_tok_plan;
 kvgpt_status model_plan(const kvgpt_config *c, const kvgpt_options *o, size_t st_scratch,
@@ -73,6 +73,10 @@ kvgpt_status model_plan(const kvgpt_config *c, const kvgpt_options *o, size_t st
  * vocab.json) into a and b, and what loading them needs. kind 0: none. */
 kvgpt_status model_tokenizer_paths(const char *dir, char *a, char *b, size_t cap, model_tok_plan *tp,
                                    int vocab_size, kvgpt_error *err);
+
+/* model.safetensors, else nanoGPT's ckpt.pt (*is_ckpt = 1); neither: the
+ * safetensors path, so that opening it names the file that is missing. */
+kvgpt_status model_weights_path(const char *dir, char *path, size_t cap, int *is_ckpt, kvgpt_error *err);
 
 /* model/forward.c: computes the rows in m->s.h_tok/h_seq/h_pos [0, n) and the
  * logits of the rows listed in h_last [0, n_logits) into h_logits. */

@@ -4,6 +4,7 @@
 #include "model/model.h"
 #include "common/status.h"
 #include "tokenizer/bpe.h"
+#include "loader/ckpt.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -252,7 +253,7 @@ static kvgpt_status load_tokenizer(kvgpt_model *m, void *scratch, size_t scratch
     model_tok_plan tp;
     kvgpt_status s = model_tokenizer_paths(m->opt.model_dir, a, b, sizeof a, &tp, m->cfg.vocab_size, err);
     if (s || tp.kind == 0) return s;
-    int i = arena_plan_find(&m->plan, tp.kind == 1 ? "tokenizer.chars" : "tokenizer.bpe");
+    int i = arena_plan_find(&m->plan, tp.kind == 2 ? "tokenizer.bpe" : "tokenizer.chars");
     if (i < 0 || m->plan.regions[i].bytes < tp.table_bytes || scratch_bytes < tp.file_bytes)
         return kv_fail(err, KVGPT_ERR_VOCAB, "%s: tokenizer files changed since the plan was made", a);
     char *mem = arena_region(&m->host, &m->plan, i);
@@ -265,8 +266,8 @@ static kvgpt_status load_tokenizer(kvgpt_model *m, void *scratch, size_t scratch
     }
     m->chars = (cv_vocab *)mem;
     char *tables = mem + ((sizeof(cv_vocab) + 63) & ~(size_t)63);
-    return cv_load(m->chars, a, m->cfg.vocab_size, scratch, scratch_bytes, tables,
-                   tp.table_bytes - (size_t)(tables - mem), err);
+    return (tp.kind == 3 ? cv_load_meta : cv_load)(m->chars, a, m->cfg.vocab_size, scratch, scratch_bytes, tables,
+                                                   tp.table_bytes - (size_t)(tables - mem), err);
 }
 
 kvgpt_status kvgpt_open(const kvgpt_options *o, void *mem, size_t mem_bytes, kvgpt_model **out, kvgpt_error *err)
@@ -302,11 +303,14 @@ kvgpt_status kvgpt_open(const kvgpt_options *o, void *mem, size_t mem_bytes, kvg
     int li = arena_plan_find(&plan, "load.scratch");
     char *scratch = arena_region(&host, &plan, li);
     size_t scratch_bytes = plan.regions[li].bytes;
-    if (!(s = bind(m, o->threads, err)) && !(s = lf_join(path, sizeof path, o->model_dir, "model.safetensors", err)) &&
-        !(s = st_open(&ld.st, path, &st_scratch, err))) {
+    int is_ckpt = 0;
+    if (!(s = bind(m, o->threads, err)) && !(s = model_weights_path(o->model_dir, path, sizeof path, &is_ckpt, err)) &&
+        !(s = is_ckpt ? ckpt_open(&ld.st, path, &st_scratch, NULL, err) : st_open(&ld.st, path, &st_scratch, err))) {
         if (st_scratch > scratch_bytes) {
-            s = kv_fail(err, KVGPT_ERR_ST_HEADER, "%s: changed since the plan was made", path);
-        } else if (!(s = st_parse(&ld.st, scratch, st_scratch, err))) {
+            s = kv_fail(err, is_ckpt ? KVGPT_ERR_CKPT : KVGPT_ERR_ST_HEADER, "%s: changed since the plan was made",
+                        path);
+        } else if (!(s = is_ckpt ? ckpt_parse(&ld.st, scratch, st_scratch, err)
+                                 : st_parse(&ld.st, scratch, st_scratch, err))) {
             size_t left = scratch_bytes - st_scratch;
             ld.row_bytes = (left / 2) & ~(size_t)63;
             ld.rows = (float *)(void *)(scratch + st_scratch + (64 - (uintptr_t)(scratch + st_scratch) % 64) % 64);

@@ -3,6 +3,7 @@
 #include "model/model.h"
 #include "common/status.h"
 #include "tokenizer/bpe.h"
+#include "loader/ckpt.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -110,7 +111,7 @@ kvgpt_status model_plan(const kvgpt_config *c, const kvgpt_options *o, size_t st
         add(p, "logits.host", KVGPT_REGION_ACTIVATIONS, host, "f32", 4, (size_t)LR, (size_t)V, 1, s);
     }
     if (tok->kind)
-        add(p, tok->kind == 1 ? "tokenizer.chars" : "tokenizer.bpe", KVGPT_REGION_TOKENIZER, host, "bytes",
+        add(p, tok->kind == 2 ? "tokenizer.bpe" : "tokenizer.chars", KVGPT_REGION_TOKENIZER, host, "bytes",
             tok->table_bytes, 1, 1, 1, "[tables]");
     size_t staging = (size_t)4 * C * sizeof(float) * 2;
     /* Also the BPE encoder's work space after open: a few MiB take pieces of 100 kB. */
@@ -198,20 +199,41 @@ kvgpt_status kvgpt_plan_config(const kvgpt_config *c, const kvgpt_options *o, kv
     return model_plan(&cc, o, 0, &none, out, err);
 }
 
+kvgpt_status model_weights_path(const char *dir, char *path, size_t cap, int *is_ckpt, kvgpt_error *err)
+{
+    kvgpt_status s = lf_join(path, cap, dir, "model.safetensors", err);
+    *is_ckpt = 0;
+    if (s || lf_exists(path)) return s;
+    if ((s = lf_join(path, cap, dir, "ckpt.pt", err))) return s;
+    if (lf_exists(path)) {
+        *is_ckpt = 1;
+        return KVGPT_OK;
+    }
+    return lf_join(path, cap, dir, "model.safetensors", err);
+}
+
 kvgpt_status kvgpt_plan_model(const kvgpt_options *o, kvgpt_plan *out, kvgpt_error *err)
 {
     arena_plan_init(out);
     if (!o || !o->model_dir) return kv_fail(err, KVGPT_ERR_ARG, "no model folder given");
     kvgpt_config c;
-    kvgpt_status s = loader_read_config(o->model_dir, &c, err);
-    if (s) return s;
-    if ((s = apply_overrides(&c, o, err))) return s;
     char path[LOADER_PATH_MAX];
-    if ((s = lf_join(path, sizeof path, o->model_dir, "model.safetensors", err))) return s;
-    st_file st;
     size_t st_scratch = 0;
-    if ((s = st_open(&st, path, &st_scratch, err))) return s;
-    st_close(&st);
+    int is_ckpt;
+    kvgpt_status s = model_weights_path(o->model_dir, path, sizeof path, &is_ckpt, err);
+    if (s) return s;
+    if (is_ckpt) {
+        /* nanoGPT's out_dir has no config.json: model_args is the config, unless one was written. */
+        char cj[LOADER_PATH_MAX];
+        if ((s = ckpt_plan(path, &st_scratch, &c, err)) || (s = lf_join(cj, sizeof cj, o->model_dir, "config.json", err)))
+            return s;
+        if (lf_exists(cj) && (s = loader_read_config(o->model_dir, &c, err))) return s;
+    } else {
+        st_file st;
+        if ((s = loader_read_config(o->model_dir, &c, err)) || (s = st_open(&st, path, &st_scratch, err))) return s;
+        st_close(&st);
+    }
+    if ((s = apply_overrides(&c, o, err))) return s;
     model_tok_plan tp = {0, 0, 0};
     if (!o->no_tokenizer) {
         char a[LOADER_PATH_MAX], b[LOADER_PATH_MAX];
@@ -244,6 +266,18 @@ kvgpt_status model_tokenizer_paths(const char *dir, char *a, char *b, size_t cap
         tp->kind = 1;
         tp->table_bytes = sizeof(cv_vocab) + 64 + cv_table_bytes(size, vocab_size);
         tp->file_bytes = (size_t)size;
+        return KVGPT_OK;
+    }
+    /* nanoGPT's meta.pkl (the same char vocabulary, pickled). */
+    if ((s = lf_join(a, cap, dir, "meta.pkl", err))) return s;
+    if (lf_exists(a)) {
+        uint64_t size;
+        if ((s = lf_size(a, &size, err))) return s;
+        tp->file_bytes = cv_meta_file_bytes(size, vocab_size);
+        if (!tp->file_bytes)
+            return kv_fail(err, KVGPT_ERR_CKPT, "%s: %llu bytes is absurd for a meta.pkl", a, (unsigned long long)size);
+        tp->kind = 3;
+        tp->table_bytes = sizeof(cv_vocab) + 64 + cv_table_bytes(size, vocab_size);
     }
     return KVGPT_OK;
 }

@@ -1,0 +1,155 @@
+/* loader/ckpt.h — nanoGPT's own files without Python: ckpt.pt (a torch zip
+ * holding a pickle and raw storages) read as the same st_file tensor table
+ * the safetensors reader gives, and meta.pkl read as the same cv_vocab the
+ * vocab.json reader gives.
+ *
+ * The pickle is interpreted, never executed: only the opcodes torch.save and
+ * pickle.dump write for these files (protocols 2 to 4), and only these
+ * GLOBALs: collections.OrderedDict, torch._utils._rebuild_tensor_v2,
+ * torch._utils._rebuild_parameter and torch.<Type>Storage. Anything else is
+ * refused with KVGPT_ERR_CKPT naming the file, the byte and the opcode or
+ * global. The interpreter's stack, memo and objects live in caller-given
+ * scratch sized from the pickle's length; nothing recurses.
+ *
+ * Tensors must be contiguous row-major (strides of dimensions longer than 1
+ * equal the row-major strides); each is a byte range of the ckpt file. The
+ * zip must be stored (torch never compresses); data.pkl's CRC-32 is checked,
+ * the storages' are not (they are most of the file and mostly never read). */
+#ifndef KVGPT_CKPT_H
+#define KVGPT_CKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "loader/loader.h"
+
+#define CKPT_MAX_PICKLE (256u << 20)  /* data.pkl / meta.pkl: real ones are KiB */
+#define CKPT_MAX_TENSORS 65536        /* entries kept from the state dict */
+
+/* ---- ckpt.pt as a tensor table (loader/ckpt.c) ---------------------------
+ *
+ * Use exactly like st_open / st_parse / st_close:
+ *   ckpt_open(&s, path, &scratch_bytes, &cfg, err);   // reads the zip directory and model_args
+ *   ckpt_parse(&s, scratch, scratch_bytes, err);      // the table, in scratch
+ *   st_find(&s, "h.0.attn.c_attn.weight"); st_read_rows(&s, t, ...);
+ *   st_close(&s);
+ * The table holds the "model" state dict minus nanoGPT's causal-mask buffers
+ * (*.attn.bias), sorted by name, names as saved (transformer.*, lm_head.weight,
+ * _orig_mod.*). s->data_start is 0 and each tensor's begin/end are absolute
+ * offsets in the ckpt file, so st_read_rows reads them unchanged. lm_head.weight
+ * may share its bytes with transformer.wte.weight: ranges may overlap. */
+
+/* Opens the file, checks the zip directory, finds <root>/data.pkl, reads
+ * model_args into *cfg (may be NULL) without taking memory, and sets
+ * *scratch_bytes to what ckpt_parse needs. Keeps the file open (st_close). */
+kvgpt_status ckpt_open(st_file *s, const char *path, size_t *scratch_bytes, kvgpt_config *cfg, kvgpt_error *err);
+/* Interprets data.pkl in scratch and builds the tensor table there; the first
+ * *scratch_bytes (from ckpt_open) stay in use until st_close. */
+kvgpt_status ckpt_parse(st_file *s, void *scratch, size_t scratch_bytes, kvgpt_error *err);
+/* ckpt_open + st_close: the plan's question, no memory taken. */
+kvgpt_status ckpt_plan(const char *path, size_t *scratch_bytes, kvgpt_config *cfg, kvgpt_error *err);
+
+/* ---- meta.pkl as a char vocabulary (loader/ckpt.c) -----------------------
+ * {'vocab_size': V, 'itos': {id: char}, 'stoi': {char: id}}: itos gives the
+ * tokens, stoi must be its exact inverse, vocab_size must be the model's. */
+
+/* Bytes of file_mem cv_load_meta needs for a meta.pkl of this size (the file,
+ * its interpreter, an id table). table_bytes is cv_table_bytes(file_size, vocab_size). */
+size_t cv_meta_file_bytes(uint64_t file_size, int vocab_size);
+kvgpt_status cv_load_meta(cv_vocab *v, const char *path, int vocab_size, void *file_mem, size_t file_bytes,
+                          void *table_mem, size_t table_bytes, kvgpt_error *err);
+
+/* ---- internal to loader/: the zip directory (loader/zip.c) --------------- */
+#define ZIP_NAME_MAX 1024
+
+typedef struct {
+    uint64_t cd_off, cd_size, n_entries;   /* the central directory */
+} zip_dir;
+
+typedef struct {
+    char name[ZIP_NAME_MAX + 1];           /* NUL-terminated */
+    size_t name_len;
+    uint64_t size;                          /* stored: compressed == uncompressed */
+    uint64_t local_off;                     /* local header */
+    uint32_t crc;
+    unsigned method, flags;
+} zip_entry;
+
+/* Finds and checks the end-of-central-directory records (zip64 included). */
+kvgpt_status zip_dir_read(lf_file *f, zip_dir *d, kvgpt_error *err);
+/* Reads the central directory entry at *pos (start: d->cd_off) and advances *pos. */
+kvgpt_status zip_next(lf_file *f, const zip_dir *d, uint64_t *pos, zip_entry *e, kvgpt_error *err);
+/* Where a stored entry's bytes start, from its local header; checks that the
+ * bytes lie inside the file, before the central directory. */
+kvgpt_status zip_data_off(lf_file *f, const zip_dir *d, const zip_entry *e, uint64_t *off, kvgpt_error *err);
+uint32_t zip_crc32(uint32_t crc, const void *p, size_t n);
+
+/* ---- internal to loader/: the pickle subset (loader/pickle.c) ------------ */
+#define PK_NIL UINT32_MAX
+
+typedef enum {
+    PK_NONE, PK_BOOL, PK_INT, PK_FLOAT, PK_STR, PK_TUPLE, PK_LIST, PK_DICT, PK_GLOBAL, PK_STORAGE, PK_TENSOR
+} pk_type;
+
+/* The allowed GLOBALs. Storage kinds come last, in pk_storage_size order. */
+typedef enum {
+    PK_G_ORDERED_DICT, PK_G_REBUILD_TENSOR_V2, PK_G_REBUILD_PARAMETER,
+    PK_G_FLOAT, PK_G_HALF, PK_G_BFLOAT16, PK_G_DOUBLE, PK_G_LONG, PK_G_INT, PK_G_SHORT, PK_G_CHAR,
+    PK_G_BYTE, PK_G_BOOL, PK_G_COUNT
+} pk_global;
+
+typedef struct {
+    uint8_t type;            /* pk_type */
+    uint8_t sub;             /* GLOBAL and STORAGE: the pk_global */
+    uint32_t a;              /* STR: offset in the pickle; containers: first cell; STORAGE/TENSOR: args tuple */
+    union {
+        int64_t i;           /* INT, BOOL */
+        double f;            /* FLOAT */
+        uint32_t len;        /* STR */
+        struct { uint32_t n, last; } c;   /* containers: item count (dict: keys + values), last cell */
+    } u;
+} pk_value;
+
+typedef struct { uint32_t v, next; } pk_cell;
+
+typedef struct {
+    const uint8_t *p;        /* the pickle */
+    size_t n;
+    const char *what;        /* names it in messages: "ckpt.pt: ckpt/data.pkl" */
+    int torch;               /* GLOBAL / REDUCE / BINPERSID allowed (ckpt), or not (meta.pkl) */
+    pk_value *val;
+    pk_cell *cell;
+    uint32_t *stack, *marks, *memo;
+    uint32_t n_val, n_cell, sp, n_marks, cap, memo_next;
+    int memo_mode;           /* 0 none yet, 1 BINPUT, 2 MEMOIZE: a pickle uses one */
+    uint32_t root;
+} pk_vm;
+
+/* Scratch pk_run needs for a pickle of n bytes (an upper bound: every object,
+ * cell, stack slot and memo entry costs at least one byte of pickle). */
+size_t pk_vm_bytes(size_t n);
+/* Runs the pickle to STOP; vm->root is the result. */
+kvgpt_status pk_run(pk_vm *vm, const void *pickle, size_t n, int torch, const char *what, void *scratch,
+                    size_t scratch_bytes, kvgpt_error *err);
+/* The value of key in a dict (the last one set, as Python does); PK_NIL when absent. */
+uint32_t pk_dict_get(const pk_vm *vm, uint32_t dict, const char *key);
+/* Item i of a tuple or list; PK_NIL when out of range. */
+uint32_t pk_item(const pk_vm *vm, uint32_t seq, uint32_t i);
+int pk_str_eq(const pk_vm *vm, uint32_t v, const char *s);
+/* Bytes per element of a storage kind; 0 when g is not one. */
+size_t pk_storage_size(pk_global g);
+const char *pk_global_name(pk_global g);
+
+/* Reads the scalar entries of root["model_args"] by streaming the pickle from
+ * the file (at off, n bytes) with a fixed, small state: no memory taken. The
+ * interpreter runs the same checks; this only answers the plan's question. */
+typedef struct {
+    char key[32];
+    pk_type type;            /* NONE, BOOL, INT, FLOAT; STR and containers are reported as PK_TUPLE */
+    int64_t i;
+    double f;
+} pk_arg;
+#define PK_MAX_ARGS 64
+kvgpt_status pk_scan_args(lf_file *f, uint64_t off, uint64_t n, const char *what, const char *dict_key,
+                          pk_arg *args, int *n_args, kvgpt_error *err);
+
+#endif
