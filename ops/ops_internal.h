@@ -1,0 +1,220 @@
+/* ops/ops_internal.h — inline helpers shared by the ops kernels only.
+ *
+ * Everything here is branch-free so that gcc vectorizes the loops that use
+ * it; the half-precision loads take the hardware conversion when the target
+ * has one (AVX-512 / F16C) and an exact bit-level one otherwise.
+ */
+#ifndef KVGPT_OPS_INTERNAL_H
+#define KVGPT_OPS_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+#include "ops/ops.h"
+
+#if defined(__GNUC__)
+#define OPS_INLINE static inline __attribute__((always_inline))
+#else
+#define OPS_INLINE static inline
+#endif
+
+#if defined(__GNUC__) && (defined(__AVX512F__) || defined(__F16C__))
+#include <immintrin.h>
+#endif
+
+OPS_INLINE float ops_bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+OPS_INLINE uint32_t ops_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+OPS_INLINE float ops_ld_bf16(const uint16_t *p) { return ops_bits_f32((uint32_t)*p << 16); }
+
+/* Scalar f16 load, exact: shift exponent+mantissa into place and rescale by
+ * 2^112 (right for normals and subnormals alike); Inf/NaN get the all-ones
+ * exponent. Branch-free so loops using it vectorize. */
+OPS_INLINE float ops_ld_f16(const uint16_t *p)
+{
+    uint32_t h = *p;
+    uint32_t t = (h & 0x7fffu) << 13;
+    uint32_t m = ops_f32_bits(ops_bits_f32(t) * 0x1p112f);
+    m = ((h & 0x7c00u) == 0x7c00u) ? (t | 0x7f800000u) : m;
+    return ops_bits_f32(m | ((h & 0x8000u) << 16));
+}
+
+/* ---- 16-lane vectors: one OPS_PANEL of floats ----
+ * GNU vector extensions where the compiler has them (gcc 12 does not vectorize
+ * _Float16 or type-punned bf16 loads in plain loops, and keeps vector-typed
+ * accumulators in registers far more reliably than float arrays); a struct of
+ * 16 floats otherwise. */
+#if defined(__GNUC__)
+/* Without AVX-512, gcc warns that 64-byte vectors change the call ABI; these
+ * helpers are always inlined, so no such call exists. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float ops_v16 __attribute__((vector_size(64)));
+typedef uint16_t ops_v16u16 __attribute__((vector_size(32)));
+typedef uint32_t ops_v16u32 __attribute__((vector_size(64)));
+
+OPS_INLINE ops_v16 ops_vzero(void) { ops_v16 z = {0}; return z; }
+OPS_INLINE ops_v16 ops_vld(const float *p) { ops_v16 v; memcpy(&v, p, sizeof v); return v; }
+OPS_INLINE void ops_vst(float *p, ops_v16 v) { memcpy(p, &v, sizeof v); }
+OPS_INLINE float ops_vlane(ops_v16 v, int j) { return v[j]; }
+OPS_INLINE ops_v16 ops_vadd(ops_v16 a, ops_v16 b) { return a + b; }
+
+/* acc + a * w, fused. Elsewhere than AVX-512 the plain expression relies on
+ * the build's -ffp-contract=fast to fuse it (every caller goes through here,
+ * so the rounding is the same for all of them either way). */
+OPS_INLINE ops_v16 ops_vfma2(ops_v16 a, ops_v16 w, ops_v16 acc)
+{
+#if defined(__AVX512F__)
+    return _mm512_fmadd_ps(a, w, acc);
+#else
+    return a * w + acc;
+#endif
+}
+OPS_INLINE ops_v16 ops_vfma(float a, ops_v16 w, ops_v16 acc)
+{
+    /* A plain splat, not 0 + a: the add cannot be folded (it turns -0 into
+     * +0) and would cost an FMA-port uop per broadcast. */
+    const ops_v16 av = { a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a };
+    return ops_vfma2(av, w, acc);
+}
+
+OPS_INLINE ops_v16 ops_vld_bf16(const uint16_t *p)
+{
+#if defined(__AVX512F__)
+    /* gcc 12 splits the generic widening into halves; one vpmovzxwd instead. */
+    __m512i u = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+#else
+    ops_v16u16 h;
+    memcpy(&h, p, sizeof h);
+    ops_v16u32 u = __builtin_convertvector(h, ops_v16u32) << 16;
+    return (ops_v16)u;
+#endif
+}
+
+OPS_INLINE ops_v16 ops_vld_f16(const uint16_t *p)
+{
+#if defined(__AVX512F__)
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+#elif defined(__F16C__)
+    ops_v16 r;
+    __m256 lo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+    __m256 hi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 8)));
+    memcpy(&r, &lo, 32); memcpy((char *)&r + 32, &hi, 32);
+    return r;
+#else
+    ops_v16u16 h;
+    memcpy(&h, p, sizeof h);
+    ops_v16u32 x = __builtin_convertvector(h, ops_v16u32);
+    ops_v16u32 t = (x & 0x7fffu) << 13;
+    ops_v16 mag = (ops_v16)t * 0x1p112f;
+    ops_v16u32 special = (ops_v16u32)((x & 0x7c00u) == 0x7c00u);   /* all-ones lanes */
+    ops_v16u32 m = ((ops_v16u32)mag & ~special) | ((t | 0x7f800000u) & special);
+    return (ops_v16)(m | ((x & 0x8000u) << 16));
+#endif
+}
+#else
+typedef struct { float v[OPS_PANEL]; } ops_v16;
+
+OPS_INLINE ops_v16 ops_vzero(void) { ops_v16 z = {{0}}; return z; }
+OPS_INLINE ops_v16 ops_vld(const float *p) { ops_v16 v; memcpy(&v, p, sizeof v); return v; }
+OPS_INLINE void ops_vst(float *p, ops_v16 v) { memcpy(p, &v, sizeof v); }
+OPS_INLINE float ops_vlane(ops_v16 v, int j) { return v.v[j]; }
+OPS_INLINE ops_v16 ops_vadd(ops_v16 a, ops_v16 b)
+{
+    for (int j = 0; j < OPS_PANEL; j++)
+        a.v[j] += b.v[j];
+    return a;
+}
+OPS_INLINE ops_v16 ops_vfma2(ops_v16 a, ops_v16 w, ops_v16 acc)
+{
+    for (int j = 0; j < OPS_PANEL; j++)
+        acc.v[j] = fmaf(a.v[j], w.v[j], acc.v[j]);
+    return acc;
+}
+OPS_INLINE ops_v16 ops_vfma(float a, ops_v16 w, ops_v16 acc)
+{
+    for (int j = 0; j < OPS_PANEL; j++)
+        acc.v[j] = fmaf(a, w.v[j], acc.v[j]);
+    return acc;
+}
+OPS_INLINE ops_v16 ops_vld_bf16(const uint16_t *p)
+{
+    ops_v16 r;
+    for (int j = 0; j < OPS_PANEL; j++)
+        r.v[j] = ops_ld_bf16(p + j);
+    return r;
+}
+OPS_INLINE ops_v16 ops_vld_f16(const uint16_t *p)
+{
+    ops_v16 r;
+    for (int j = 0; j < OPS_PANEL; j++)
+        r.v[j] = ops_ld_f16(p + j);
+    return r;
+}
+#endif
+
+/* Pairwise sum of the 16 lanes in a fixed order (lane j += lane j + 8, then
+ * + 4, + 2, + 1), the same on every path. */
+OPS_INLINE float ops_vhsum(ops_v16 v)
+{
+#if defined(__GNUC__) && !defined(__clang__)
+    typedef int32_t v16i __attribute__((vector_size(64)));
+    v = v + __builtin_shuffle(v, (v16i){ 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15 });
+    v = v + __builtin_shuffle(v, (v16i){ 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7 });
+    v = v + __builtin_shuffle(v, (v16i){ 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3 });
+    v = v + __builtin_shuffle(v, (v16i){ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 });
+    return v[0];
+#else
+    float a[OPS_PANEL];
+    memcpy(a, &v, sizeof a);
+    for (int w = OPS_PANEL / 2; w > 0; w /= 2)
+        for (int j = 0; j < w; j++)
+            a[j] += a[j + w];
+    return a[0];
+#endif
+}
+
+/* 16 lanes of a packed weight / cache row of dtype dt, as floats. */
+OPS_INLINE ops_v16 ops_vld_dt(kvgpt_dtype dt, const void *base, size_t i)
+{
+    if (dt == KVGPT_DTYPE_F16)
+        return ops_vld_f16((const uint16_t *)base + i);
+    if (dt == KVGPT_DTYPE_BF16)
+        return ops_vld_bf16((const uint16_t *)base + i);
+    return ops_vld((const float *)base + i);
+}
+
+OPS_INLINE float ops_ld_dt(kvgpt_dtype dt, const void *base, size_t i)
+{
+    if (dt == KVGPT_DTYPE_F16)
+        return ops_ld_f16((const uint16_t *)base + i);
+    if (dt == KVGPT_DTYPE_BF16)
+        return ops_ld_bf16((const uint16_t *)base + i);
+    return ((const float *)base)[i];
+}
+
+/* exp(x) within ~2 ulp for x in [-87, 88.7]; 0 below (and for -INFINITY),
+ * a huge finite value above. Cephes' polynomial, written so it vectorizes. */
+OPS_INLINE float ops_exp(float x)
+{
+    const float big = 0x1.8p23f;
+    float xc = x < -87.0f ? -87.0f : x;      /* not fminf/fmaxf: gcc calls libm for those */
+    xc = xc > 88.7f ? 88.7f : xc;
+    float t = xc * 1.44269504088896341f + big;
+    float n = t - big;
+    float r = fmaf(n, -0.693359375f, xc);
+    r = fmaf(n, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    float e = fmaf(p, r * r, r) + 1.0f;
+    int32_t ni = (int32_t)n;
+    float s = ops_bits_f32((uint32_t)(ni + 127) << 23);
+    e = e * s;
+    return x < -87.0f ? 0.0f : e;
+}
+
+#endif
