@@ -98,6 +98,18 @@ size_t ops_attention_scratch(int ctx, int nt)
     return (size_t)ops_threads(nt) * (size_t)ctx;
 }
 
+/* Task = (head, row): one head of one row over its sequence's cache; s is the thread's scratch. */
+static void att_one(float *out, int ldo, const float *q, int ldq, const void *k, const void *v, kvgpt_dtype kv_dtype,
+                    const int32_t *seq, const int32_t *pos, int n, int n_head, int hs, int ctx, size_t es, float *s,
+                    long task)
+{
+    const int h = (int)(task / n), r = (int)(task % n);
+    const size_t slice = (((size_t)seq[r] * (size_t)n_head + (size_t)h) * (size_t)ctx) * (size_t)hs * es;
+    att_task_any(kv_dtype, out + (size_t)r * (size_t)ldo + (size_t)h * (size_t)hs,
+                 q + (size_t)r * (size_t)ldq + (size_t)h * (size_t)hs, (const char *)k + slice, (const char *)v + slice,
+                 pos[r] + 1, hs, s);
+}
+
 void ops_attention(float *out, int ldo, const float *q, int ldq,
                    const void *k, const void *v, kvgpt_dtype kv_dtype,
                    const int32_t *seq, const int32_t *pos, int n,
@@ -113,17 +125,17 @@ void ops_attention(float *out, int ldo, const float *q, int ldq,
         T = 1;
 
     /* Head-major, so consecutive tasks reuse one head's K/V from L2; handed
-     * out interleaved (static, 1) because causal rows grow in cost. */
-#pragma omp parallel for num_threads(T) if(T > 1) schedule(static, 1)
-    for (long task = 0; task < tasks; task++) {
-        const int h = (int)(task / n), r = (int)(task % n);
-        const size_t slice = (((size_t)seq[r] * (size_t)n_head + (size_t)h) * (size_t)ctx)
-                             * (size_t)hs * es;
-        float *s = scratch + (size_t)omp_get_thread_num() * (size_t)ctx;
-        att_task_any(kv_dtype, out + (size_t)r * (size_t)ldo + (size_t)h * (size_t)hs,
-                     q + (size_t)r * (size_t)ldq + (size_t)h * (size_t)hs,
-                     (const char *)k + slice, (const char *)v + slice, pos[r] + 1, hs, s);
+     * out interleaved (static, 1) because causal rows grow in cost. No
+     * parallel region at all for one thread: even that allocates in libgomp. */
+    if (T == 1) {
+        for (long task = 0; task < tasks; task++)
+            att_one(out, ldo, q, ldq, k, v, kv_dtype, seq, pos, n, n_head, hs, ctx, es, scratch, task);
+        return;
     }
+#pragma omp parallel for num_threads(T) schedule(static, 1)
+    for (long task = 0; task < tasks; task++)
+        att_one(out, ldo, q, ldq, k, v, kv_dtype, seq, pos, n, n_head, hs, ctx, es,
+                scratch + (size_t)omp_get_thread_num() * (size_t)ctx, task);
 }
 
 void ops_kv_store(void *cache, kvgpt_dtype kv_dtype, const float *src, int lds,

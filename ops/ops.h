@@ -61,7 +61,8 @@ void ops_layernorm(float *out, const float *x, const float *w, const float *b,
 void ops_gelu_erf(float *x, size_t len, int nt);   /* 0.5 x (1 + erf(x / sqrt 2)) */
 void ops_gelu_tanh(float *x, size_t len, int nt);  /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
 void ops_add(float *x, const float *y, size_t len, int nt);   /* x += y */
-/* In place, one row: x = exp(x - max) / sum; -INFINITY entries become 0. */
+/* In place, one row: x = exp(x - max) / sum; -INFINITY entries become 0
+ * (a row of nothing but -INFINITY becomes all 0, not NaN). */
 void ops_softmax(float *x, int len);
 /* Index of the largest value (the first on ties). */
 int ops_argmax(const float *x, int len);

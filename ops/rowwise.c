@@ -49,13 +49,39 @@ static void ln_row(float *out, const float *x, const float *w, const float *b, i
     }
 }
 
+/* One job of a row-wise kernel: its arguments, and what one block of it does. */
+typedef struct rw_job rw_job;
+struct rw_job {
+    void (*block)(const rw_job *j, long bi);
+    float *x, *out;
+    const float *y, *w, *b;
+    size_t len;
+    int c;
+    float eps;
+};
+
+/* Runs blocks 0..nb-1, in parallel only when T > 1: a parallel region with
+ * one thread still costs libgomp an allocation, and decode must allocate nothing. */
+static void run_blocks(const rw_job *j, long nb, int T)
+{
+    if (T <= 1) {
+        for (long bi = 0; bi < nb; bi++) j->block(j, bi);
+        return;
+    }
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (long bi = 0; bi < nb; bi++) j->block(j, bi);
+}
+
+static void ln_block(const rw_job *j, long r)
+{
+    ln_row(j->out + (size_t)r * j->c, j->x + (size_t)r * j->c, j->w, j->b, j->c, j->eps);
+}
+
 void ops_layernorm(float *out, const float *x, const float *w, const float *b,
                    int n, int c, float eps, int nt)
 {
-    const int T = row_team((size_t)n * (size_t)c, nt);
-#pragma omp parallel for num_threads(T) if(T > 1) schedule(static)
-    for (int r = 0; r < n; r++)
-        ln_row(out + (size_t)r * c, x + (size_t)r * c, w, b, c, eps);
+    const rw_job j = {ln_block, (float *)x, out, NULL, w, b, 0, c, eps};
+    run_blocks(&j, n, row_team((size_t)n * (size_t)c, nt));
 }
 
 static void gelu_erf_block(float *x, size_t len)
@@ -83,38 +109,40 @@ static void add_block(float *restrict x, const float *restrict y, size_t len)
         x[i] += y[i];
 }
 
-void ops_gelu_erf(float *x, size_t len, int nt)
+/* Elementwise kernels work in blocks of ROW_BLOCK elements. */
+static size_t blk_len(const rw_job *j, long bi, size_t *i0)
 {
-    const int T = row_team(len, nt);
-    const long nb = (long)((len + ROW_BLOCK - 1) / ROW_BLOCK);
-#pragma omp parallel for num_threads(T) if(T > 1) schedule(static)
-    for (long bi = 0; bi < nb; bi++) {
-        const size_t i0 = (size_t)bi * ROW_BLOCK;
-        gelu_erf_block(x + i0, len - i0 < ROW_BLOCK ? len - i0 : ROW_BLOCK);
-    }
+    *i0 = (size_t)bi * ROW_BLOCK;
+    return j->len - *i0 < ROW_BLOCK ? j->len - *i0 : ROW_BLOCK;
 }
 
-void ops_gelu_tanh(float *x, size_t len, int nt)
+static void gelu_erf_job(const rw_job *j, long bi)
 {
-    const int T = row_team(len, nt);
-    const long nb = (long)((len + ROW_BLOCK - 1) / ROW_BLOCK);
-#pragma omp parallel for num_threads(T) if(T > 1) schedule(static)
-    for (long bi = 0; bi < nb; bi++) {
-        const size_t i0 = (size_t)bi * ROW_BLOCK;
-        gelu_tanh_block(x + i0, len - i0 < ROW_BLOCK ? len - i0 : ROW_BLOCK);
-    }
+    size_t i0, n = blk_len(j, bi, &i0);
+    gelu_erf_block(j->x + i0, n);
 }
 
-void ops_add(float *x, const float *y, size_t len, int nt)
+static void gelu_tanh_job(const rw_job *j, long bi)
 {
-    const int T = row_team(len, nt);
-    const long nb = (long)((len + ROW_BLOCK - 1) / ROW_BLOCK);
-#pragma omp parallel for num_threads(T) if(T > 1) schedule(static)
-    for (long bi = 0; bi < nb; bi++) {
-        const size_t i0 = (size_t)bi * ROW_BLOCK;
-        add_block(x + i0, y + i0, len - i0 < ROW_BLOCK ? len - i0 : ROW_BLOCK);
-    }
+    size_t i0, n = blk_len(j, bi, &i0);
+    gelu_tanh_block(j->x + i0, n);
 }
+
+static void add_job(const rw_job *j, long bi)
+{
+    size_t i0, n = blk_len(j, bi, &i0);
+    add_block(j->x + i0, j->y + i0, n);
+}
+
+static void run_elementwise(void (*block)(const rw_job *, long), float *x, const float *y, size_t len, int nt)
+{
+    const rw_job j = {block, x, NULL, y, NULL, NULL, len, 0, 0.0f};
+    run_blocks(&j, (long)((len + ROW_BLOCK - 1) / ROW_BLOCK), row_team(len, nt));
+}
+
+void ops_gelu_erf(float *x, size_t len, int nt) { run_elementwise(gelu_erf_job, x, NULL, len, nt); }
+void ops_gelu_tanh(float *x, size_t len, int nt) { run_elementwise(gelu_tanh_job, x, NULL, len, nt); }
+void ops_add(float *x, const float *y, size_t len, int nt) { run_elementwise(add_job, x, y, len, nt); }
 
 void ops_softmax(float *x, int len)
 {

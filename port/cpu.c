@@ -46,13 +46,15 @@ kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_b
     /* libgomp starts its thread pool (allocating) at the first parallel region
      * of a host thread: do it now, inside open, not in the first generation.
      * A host that later calls from another thread of its own pays this once there. */
-    int started = 0;
+    if (p->nt > 1) {   /* a one-thread region starts no pool but allocates a team */
+        int started = 0;
 #pragma omp parallel num_threads(p->nt)
-    {
+        {
 #pragma omp atomic
-        started++;
+            started++;
+        }
+        (void)started;
     }
-    (void)started;
     *out = p;
     return KVGPT_OK;
 }
