@@ -14,6 +14,19 @@ size_t cv_table_bytes(uint64_t file_size, int vocab_size)
     return (size_t)file_size + 1 + ((size_t)vocab_size + 1) * sizeof(uint32_t) + 8;
 }
 
+int cv_one_char(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    if (n == 0) return 0;
+    size_t need = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+                : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+    if (need != n) return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    if (n == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))) return 0;
+    return !(n == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90)));
+}
+
 kvgpt_status cv_load(cv_vocab *v, const char *path, int vocab_size, void *file_mem, size_t file_bytes,
                      void *table_mem, size_t table_bytes, kvgpt_error *err)
 {
@@ -57,6 +70,9 @@ kvgpt_status cv_load(cv_vocab *v, const char *path, int vocab_size, void *file_m
                 long len = json_unescape(tok, v->bytes + used, cap - used);
                 if (len <= 0)
                     return kv_fail(err, KVGPT_ERR_VOCAB, "%s: line %d: token %d is empty or badly escaped", path,
+                                   json_line(&r), count);
+                if (!cv_one_char(v->bytes + used, (size_t)len))
+                    return kv_fail(err, KVGPT_ERR_VOCAB, "%s: line %d: token %d is not one UTF-8 character", path,
                                    json_line(&r), count);
                 if (len == 1) v->byte_to_id[(unsigned char)v->bytes[used]] = (int16_t)(count < 32767 ? count : -1);
                 used += (size_t)len;

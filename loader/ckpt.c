@@ -517,6 +517,8 @@ static kvgpt_status meta_itos(const pk_vm *vm, uint32_t itos, int V, uint32_t *i
                            V);
         if (vm->val[ids[i]].type != PK_STR || vm->val[ids[i]].u.len == 0)
             return kv_fail(err, KVGPT_ERR_CKPT, "%s: itos[%d] is not a non-empty string", path, i);
+        if (!cv_one_char(vm->p + vm->val[ids[i]].a, vm->val[ids[i]].u.len))
+            return kv_fail(err, KVGPT_ERR_VOCAB, "%s: itos[%d] is not one UTF-8 character", path, i);
     }
     return KVGPT_OK;
 }

@@ -84,6 +84,9 @@ typedef struct {
 size_t cv_table_bytes(uint64_t file_size, int vocab_size);
 kvgpt_status cv_load(cv_vocab *v, const char *path, int vocab_size, void *file_mem, size_t file_bytes,
                      void *table_mem, size_t table_bytes, kvgpt_error *err);
+/* 1 when s[0..n) is exactly one well-formed UTF-8 character: what a char
+ * vocabulary's tokens must be for cv_encode to reach every one of them. */
+int cv_one_char(const void *s, size_t n);
 /* Encodes text one token per vocabulary entry (longest match). */
 kvgpt_status cv_encode(const cv_vocab *v, const char *text, size_t len, int32_t *ids, int cap,
                        int *n, kvgpt_error *err);

@@ -198,7 +198,9 @@ OPS_INLINE float ops_ld_dt(kvgpt_dtype dt, const void *base, size_t i)
 OPS_INLINE float ops_exp(float x)
 {
     const float big = 0x1.8p23f;
-    float xc = x < -87.0f ? -87.0f : x;      /* not fminf/fmaxf: gcc calls libm for those */
+    /* not fminf/fmaxf: gcc calls libm for those. Written so that NaN clamps to
+     * -87 here (a NaN → int conversion is undefined) and comes back NaN below. */
+    float xc = x >= -87.0f ? x : -87.0f;
     xc = xc > 88.7f ? 88.7f : xc;
     float t = xc * 1.44269504088896341f + big;
     float n = t - big;
@@ -214,7 +216,7 @@ OPS_INLINE float ops_exp(float x)
     int32_t ni = (int32_t)n;
     float s = ops_bits_f32((uint32_t)(ni + 127) << 23);
     e = e * s;
-    return x < -87.0f ? 0.0f : e;
+    return x >= -87.0f ? e : x < -87.0f ? 0.0f : x;
 }
 
 #endif

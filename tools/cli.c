@@ -55,7 +55,8 @@ static int parse_value(const char *cmd, const cli_opt *o, const char *v)
     case OPT_SIZE: {
         if (*v == '-') return cli_error(cmd, "--%s: \"%s\" is negative", o->name, v) + 1;
         unsigned long long x = strtoull(v, &end, 10);
-        if (errno || end == v || *end) return cli_error(cmd, "--%s: \"%s\" is not a non-negative integer", o->name, v) + 1;
+        /* strtoull skips blanks and takes a sign: " -1" would be 2^64 - 1. */
+        if (errno || end == v || *end || *v < '0' || *v > '9') return cli_error(cmd, "--%s: \"%s\" is not a non-negative integer", o->name, v) + 1;
         if (o->type == OPT_U64) *(uint64_t *)o->dst = (uint64_t)x;
         else *(size_t *)o->dst = (size_t)x;
         return 0;
