@@ -104,6 +104,7 @@ int32_t kvgpt_sample_logits(const float *logits, int V, const kvgpt_gen_options 
     }
     int n = 0;
     float mx = logits[best] * inv_t;
+    if (isinf(mx) && mx > 0.0f) return best;   /* a temperature so small the scaled argmax overflows: greedy */
     for (int i = 0; i < V; i++) {
         float v = logits[i] * inv_t;
         if (v >= cut && v > -INFINITY) {
