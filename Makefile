@@ -1,5 +1,6 @@
 # kvgpt — build. `make` (TARGET=cpu) → build/cpu/libkvgpt.a and build/cpu/kvgpt.
 # make test | make bench | make run | make TARGET=cuda | make test SAN=address,undefined
+SHELL  := /bin/bash
 TARGET ?= cpu
 SAN    ?=
 CC     := gcc
@@ -144,9 +145,14 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
 # unless KVGPT_FIXTURES says otherwise. (TARGET=cuda has its own test rule above.)
 ifneq ($(TARGET),cuda)
 test: $(TEST_BIN) $(TOOL)
-	@fail=0; for t in $(TEST_BIN); do echo "== $$t"; \
-	  KVGPT_TOOL=$(TOOL) $$t || fail=1; done; \
-	if [ $$fail = 0 ]; then echo "all suites passed"; else echo "SOME SUITES FAILED"; exit 1; fi
+	@rm -rf $(BUILD)/test-logs; mkdir -p $(BUILD)/test-logs; fail=0; for t in $(TEST_BIN); do echo "== $$t"; \
+	  KVGPT_TOOL=$(TOOL) $$t 2>&1 | tee $(BUILD)/test-logs/$${t##*/}.log; \
+	  [ $${PIPESTATUS[0]} = 0 ] || { fail=$$((fail + 1)); echo "FAILED: $$t"; }; done; \
+	cat $(BUILD)/test-logs/*.log | awk -v suites_failed=$$fail '/Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+/ { \
+	  gsub(/,/, ""); for (i = 1; i <= NF; i++) { if ($$i == "Checks:") c += $$(i+1); \
+	  if ($$i == "Failures:" || $$i == "Errors:") f += $$(i+1) } } \
+	  END { if (f == 0) f = suites_failed; printf "%d passed, %d failed\n", c - f, f }'; \
+	[ $$fail = 0 ] || { echo "SOME SUITES FAILED"; exit 1; }
 endif
 
 MODELS ?= models
