@@ -254,8 +254,14 @@ START_TEST(test_soak_open_close_1000)
     if (heap0 >= 0)
         ck_assert_msg(heap1 - heap0 < SOAK_CYCLES, "malloc'd bytes grew by %lld over %d cycles", heap1 - heap0,
                       SOAK_CYCLES);
+#if defined(__SANITIZE_ADDRESS__)
+    /* ASan holds freed blocks in its quarantine (RSS grows by design); its
+     * leak checker at exit is the leak test of this build. */
+    (void)slack;
+#else
     ck_assert_msg(rss1 - rss0 <= slack, "RSS grew %ld KiB over %d cycles (allowed %ld KiB)",
                   (rss1 - rss0) * page / 1024, SOAK_CYCLES, slack * page / 1024);
+#endif
 }
 END_TEST
 
