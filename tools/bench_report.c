@@ -1,0 +1,335 @@
+/* tools/bench_report.c — what `kvgpt bench` writes: the markdown table of the
+ * seed's experiment (plus what the seed left out: ms/token and the fraction
+ * of the bandwidth bound), a CSV with every raw number, and a bar chart as
+ * hand-written SVG so the report needs nothing installed. */
+#include "tools/bench.h"
+#include "tools/cli.h"
+
+#include <errno.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+double bench_median(const double *v, int n)
+{
+    double a[BENCH_MAX_PROBES > BENCH_MAX_DRAM ? BENCH_MAX_PROBES : BENCH_MAX_DRAM];
+    if (n < 1) return 0.0;
+    if (n > (int)(sizeof a / sizeof a[0])) n = (int)(sizeof a / sizeof a[0]);
+    for (int i = 0; i < n; i++) {
+        int j = i;
+        for (; j > 0 && a[j - 1] > v[i]; j--) a[j] = a[j - 1];
+        a[j] = v[i];
+    }
+    return n % 2 ? a[n / 2] : 0.5 * (a[n / 2 - 1] + a[n / 2]);
+}
+
+void bench_machine_info(bench_report *r)
+{
+    snprintf(r->cpu, sizeof r->cpu, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0) continue;
+        const char *v = strchr(line, ':');
+        if (!v) continue;
+        for (v++; *v == ' ' || *v == '\t'; v++) {}
+        size_t n = strcspn(v, "\n");
+        snprintf(r->cpu, sizeof r->cpu, "%.*s", (int)n, v);
+        break;
+    }
+    if (f) fclose(f);
+    snprintf(r->llc, sizeof r->llc, "unknown");
+    /* The highest cache index is the last level. */
+    for (int i = 4; i >= 0; i--) {
+        char path[96];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        if (!(f = fopen(path, "r"))) continue;
+        if (fgets(line, sizeof line, f)) snprintf(r->llc, sizeof r->llc, "%.*s", (int)strcspn(line, "\n"), line);
+        fclose(f);
+        break;
+    }
+    r->cpus = omp_get_num_procs();
+    /* How idle threads wait decides the speed on a shared machine: spinning
+     * ones take the CPU from the thread the barrier waits for. */
+    static const char *vars[] = {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "OMP_PROC_BIND", "OMP_PLACES"};
+    size_t len = 0;
+    r->omp_env[0] = 0;
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && len < sizeof r->omp_env)
+            len += (size_t)snprintf(r->omp_env + len, sizeof r->omp_env - len, "%s%s=%s", len ? " " : "", vars[i], v);
+    }
+    if (!len) snprintf(r->omp_env, sizeof r->omp_env, "none");
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm)) strftime(r->date, sizeof r->date, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+/* "124M", "1.6B": the seed's way of naming sizes. */
+static const char *fmt_params(long long p, char *buf, size_t cap)
+{
+    if (p >= 1000000000LL) snprintf(buf, cap, "%.1fB", p / 1e9);
+    else snprintf(buf, cap, "%.0fM", p / 1e6);
+    return buf;
+}
+
+/* Seconds with about three significant digits. */
+static const char *fmt_s(double t, char *buf, size_t cap)
+{
+    snprintf(buf, cap, t < 10 ? "%.2f" : t < 100 ? "%.1f" : "%.0f", t);
+    return buf;
+}
+
+void bench_print_table(FILE *f, const bench_report *r)
+{
+    char p[32], t[32];
+    fprintf(f, "| model | params | layers | time (s) | tok/s | ms/token | speed-up | %% of bandwidth bound |\n");
+    fprintf(f, "| ----- | -----: | -----: | -------: | ----: | -------: | -------: | -------------------: |\n");
+    for (int i = 0; i < r->n_models; i++) {
+        const bench_model *m = &r->models[i];
+        fmt_params(m->params, p, sizeof p);
+        if (m->run[0].ran)
+            fprintf(f, "| %s | %s | %d | %s | %.2f | %.1f | | |\n", m->name, p, m->cfg.n_layer,
+                    fmt_s(m->run[0].median_s, t, sizeof t), m->run[0].tok_s, m->run[0].ms_tok);
+        fprintf(f, "| %s-kv | %s | %d | %s | %.2f | %.1f |", m->name, p, m->cfg.n_layer,
+                fmt_s(m->run[1].median_s, t, sizeof t), m->run[1].tok_s, m->run[1].ms_tok);
+        if (m->run[0].ran) fprintf(f, " %.2fx |", m->speedup);
+        else fprintf(f, " – |");
+        fprintf(f, " %.0f%% |\n", 100 * m->frac_bound);
+    }
+    fprintf(f, "\n%d new tokens after the prompt <|endoftext|> (id 50256), batch 1, temperature 0.8, top_k 200, "
+               "seed 1337, window shift; weights %s, %d thread%s; median of %d run%s per row. \"-kv\" rows keep "
+               "the KV cache; the others recompute the whole window every token (nanoGPT).\n",
+            r->tokens, r->dtype, r->threads, r->threads > 1 ? "s" : "", r->reps, r->reps > 1 ? "s" : "");
+    fprintf(f, "Bandwidth bound = read bandwidth / bytes of weights read per token (wte as the tied lm_head, "
+               "every h.* tensor, ln_f; not wpe, not the KV cache), the bandwidth measured by streaming a buffer "
+               "as large as the weights (so last-level-cache hits count for both) right before and after each "
+               "cached run; the %% is the median over runs of each run against its two probes.\n\n");
+    for (int i = 0; i < r->n_models; i++) {
+        const bench_model *m = &r->models[i];
+        fprintf(f, "- %s: %.1f MB of weights per token; %.1f GB/s read (median of %d probes%s) -> bound %.1f tok/s; "
+                   "the KV cache adds %.1f MB per token at the average context (%.1f%%, not counted); "
+                   "load average %.1f before, %.1f after%s\n",
+                m->name, m->weight_bytes / 1e6, m->gbps, m->n_probe, m->probe_is_dram ? ", 1 GiB buffer" : "",
+                m->bound_tok_s, m->kv_bytes_avg / 1e6, 100.0 * (double)m->kv_bytes_avg / (double)m->weight_bytes,
+                m->load_before, m->load_after,
+                m->tokens_identical ? "" : ". WARNING: the runs did not all draw the same tokens");
+    }
+    /* The 1-minute average counts this run's own threads too: one more than
+     * the CPUs means someone else was computing. */
+    double load = 0;
+    for (int i = 0; i < r->n_models; i++) {
+        if (r->models[i].load_before > load) load = r->models[i].load_before;
+        if (r->models[i].load_after > load) load = r->models[i].load_after;
+    }
+    if (load > r->cpus + 1)
+        fprintf(f, "\nWARNING: load average up to %.1f on %d CPUs: other programs shared the machine during the run; "
+                   "its times are not this machine's%s.\n", load, r->cpus,
+                strstr(r->omp_env, "OMP_WAIT_POLICY=passive") ? ""
+                : " (OMP_WAIT_POLICY=passive keeps waiting threads from taking the CPU the others need)");
+    fprintf(f, "\n");
+}
+
+static void prefill_line(FILE *f, const bench_model *m)
+{
+    fprintf(f, "prefill %s: %d tokens in %.3f s = %.1f GFLOP/s (%.1f GFLOP) = %.0f%% of the FMA probe (%.1f GFLOP/s)\n",
+            m->name, m->prefill_tokens, m->prefill_s, m->prefill_gflops, m->prefill_gflop, 100 * m->frac_fma,
+            m->fma_gflops);
+}
+
+void bench_print_prefill(FILE *f, const bench_report *r)
+{
+    for (int i = 0; i < r->n_models; i++) prefill_line(f, &r->models[i]);
+}
+
+/* ---- files --------------------------------------------------------------- */
+
+static FILE *open_out(const char *dir, const char *name, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f) cli_error("bench", "%s: %s", path, strerror(errno));
+    return f;
+}
+
+static int close_out(FILE *f, const char *path)
+{
+    if (ferror(f) | (fclose(f) != 0)) return cli_error("bench", "%s: write failed", path);
+    return 0;
+}
+
+static int write_md(const char *dir, const bench_report *r)
+{
+    char path[4200];
+    FILE *f = open_out(dir, "bench.md", path, sizeof path);
+    if (!f) return 1;
+    fprintf(f, "# kvgpt bench: KV cache vs recompute\n\n");
+    fprintf(f, "- date: %s\n- CPU: %s (last-level cache %s), %d online\n- threads: %d (OpenMP environment: %s)\n",
+            r->date, r->cpu, r->llc, r->cpus, r->threads, r->omp_env);
+    fprintf(f, "- measured DRAM read bandwidth: %.1f GB/s (1 GiB buffer; median of %d probes: ", r->gbps_median,
+            r->n_dram);
+    for (int i = 0; i < r->n_dram; i++) fprintf(f, i ? ", %.1f" : "%.1f", r->dram_gbps[i]);
+    fprintf(f, ")\n");
+    fprintf(f, "- measured fp32 FMA rate: %.1f GFLOP/s (median of one probe per model)\n", r->fma_median);
+    fprintf(f, "- models: %s/SHAPE (synthesized random weights when absent: speed does not depend on values)\n",
+            r->models_dir);
+    fprintf(f, "- command: `%s`\n\n", r->cmdline);
+    bench_print_table(f, r);
+    fprintf(f, "Prefill (one forward over a %d-token prompt, median of %d; FLOPs: the four matrices of every "
+               "layer for every row, the lm_head for the last row, causal attention):\n\n",
+            BENCH_PREFILL_TOKENS, r->reps);
+    for (int i = 0; i < r->n_models; i++) {
+        fprintf(f, "- ");
+        prefill_line(f, &r->models[i]);
+    }
+    fprintf(f, "\n![time for %d tokens with and without the KV cache](bench.svg)\n", r->tokens);
+    return close_out(f, path);
+}
+
+static void csv_list(FILE *f, const double *v, int n)
+{
+    for (int i = 0; i < n; i++) fprintf(f, i ? ";%.6f" : "%.6f", v[i]);
+}
+
+static int write_csv(const char *dir, const bench_report *r)
+{
+    char path[4200];
+    FILE *f = open_out(dir, "bench.csv", path, sizeof path);
+    if (!f) return 1;
+    fprintf(f, "model,params,layers,n_embd,n_head,dtype,threads,kv_cache,tokens,reps,median_s,min_s,max_s,tok_s,"
+               "ms_per_token,first_token_s_median,recomputes,speedup,weight_bytes_per_token,kv_bytes_per_token_avg,"
+               "arena_bytes,read_gbps,read_gbps_dram,bound_tok_s,frac_bound,tokens_identical,prefill_tokens,prefill_s,prefill_gflop,"
+               "prefill_gflops,fma_gflops,frac_fma,load_before,load_after,read_gbps_probes,rep_frac_bound,rep_s,rep_first_token_s\n");
+    for (int i = 0; i < r->n_models; i++) {
+        const bench_model *m = &r->models[i];
+        for (int c = 1; c >= 0; c--) {
+            const bench_run *u = &m->run[c];
+            if (!u->ran) continue;
+            fprintf(f, "%s,%lld,%d,%d,%d,%s,%d,%d,%d,%d,%.6f,%.6f,%.6f,%.4f,%.4f,%.6f,%d,", m->name, m->params,
+                    m->cfg.n_layer, m->cfg.n_embd, m->cfg.n_head, r->dtype, r->threads, c, r->tokens, u->n_rep,
+                    u->median_s, u->min_s, u->max_s, u->tok_s, u->ms_tok, bench_median(u->rep_first_s, u->n_rep),
+                    u->recomputes);
+            if (m->run[0].ran) fprintf(f, "%.4f", m->speedup);
+            fprintf(f, ",%zu,%zu,%zu,%.3f,%.3f,%.4f,", m->weight_bytes, m->kv_bytes_avg, m->arena_bytes, m->gbps,
+                    r->gbps_median, m->bound_tok_s);
+            if (c) fprintf(f, "%.4f", m->frac_bound);   /* the bound is for the cached decode only */
+            fprintf(f, ",%d,%d,%.6f,%.4f,%.3f,%.3f,%.4f,", m->tokens_identical, m->prefill_tokens, m->prefill_s,
+                    m->prefill_gflop, m->prefill_gflops, m->fma_gflops, m->frac_fma);
+            fprintf(f, "%.2f,%.2f,", m->load_before, m->load_after);
+            csv_list(f, m->probe_gbps, m->n_probe);
+            fputc(',', f);
+            if (c) csv_list(f, m->rep_frac_bound, u->n_rep);
+            fputc(',', f);
+            csv_list(f, u->rep_s, u->n_rep);
+            fputc(',', f);
+            csv_list(f, u->rep_first_s, u->n_rep);
+            fputc('\n', f);
+        }
+    }
+    return close_out(f, path);
+}
+
+/* ---- the chart ----------------------------------------------------------- */
+
+static void svg_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '&') fputs("&amp;", f);
+        else if (*s == '<') fputs("&lt;", f);
+        else if (*s == '>') fputs("&gt;", f);
+        else fputc(*s, f);
+    }
+}
+
+/* The smallest 1, 2 or 5 x 10^k step giving at most 6 gridlines up to top. */
+static double nice_step(double top)
+{
+    double step = 1e-3;
+    for (;;) {
+        static const double m[3] = {1, 2, 5};
+        for (int i = 0; i < 3; i++)
+            if (top / (step * m[i]) <= 6.0) return step * m[i];
+        step *= 10;
+    }
+}
+
+enum { SVG_X0 = 70, SVG_TOP = 90, SVG_PH = 260, SVG_BAR = 64, SVG_GAP = 8, SVG_GROUP = 210 };
+
+static void svg_bar(FILE *f, double x, double t, double scale, const char *color)
+{
+    char buf[32];
+    double h = t * scale, y = SVG_TOP + SVG_PH - h;
+    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" fill=\"%s\"/>\n", x, y, SVG_BAR, h, color);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"12\">%s s</text>\n",
+            x + SVG_BAR / 2.0, y - 5, fmt_s(t, buf, sizeof buf));
+}
+
+static int write_svg(const char *dir, const bench_report *r)
+{
+    char path[4200], buf[64];
+    FILE *f = open_out(dir, "bench.svg", path, sizeof path);
+    if (!f) return 1;
+    const char *c_no = "#d9822b", *c_kv = "#2b6cb0";
+    int W = SVG_X0 + SVG_GROUP * (r->n_models > 0 ? r->n_models : 1) + 30, H = SVG_TOP + SVG_PH + 70;
+    if (W < 560) W = 560;
+    double tmax = 0;
+    for (int i = 0; i < r->n_models; i++)
+        for (int c = 0; c < 2; c++)
+            if (r->models[i].run[c].ran && r->models[i].run[c].median_s > tmax) tmax = r->models[i].run[c].median_s;
+    double step = nice_step(tmax > 0 ? tmax * 1.15 : 1);
+    double top = step * (double)(int)(tmax * 1.15 / step + 1);
+    double scale = SVG_PH / top;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+               "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H, W, H);
+    fprintf(f, "<text x=\"%d\" y=\"24\" font-size=\"16\" font-weight=\"bold\">Time to generate %d tokens, with and "
+               "without the KV cache</text>\n", SVG_X0 - 50, r->tokens);
+    fprintf(f, "<text x=\"%d\" y=\"44\" font-size=\"11\" fill=\"#555\">batch 1, %s weights, %d thread%s, median of %d; ",
+            SVG_X0 - 50, r->dtype, r->threads, r->threads > 1 ? "s" : "", r->reps);
+    svg_text(f, r->cpu);
+    fprintf(f, "</text>\n");
+    /* Legend. */
+    fprintf(f, "<rect x=\"%d\" y=\"56\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"%d\" y=\"66\" font-size=\"12\">"
+               "no cache (recompute, nanoGPT)</text>\n", SVG_X0, c_no, SVG_X0 + 18);
+    fprintf(f, "<rect x=\"%d\" y=\"56\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"%d\" y=\"66\" font-size=\"12\">"
+               "KV cache</text>\n", SVG_X0 + 220, c_kv, SVG_X0 + 238);
+    /* Axis and gridlines. */
+    for (double v = 0; v <= top + step * 1e-9; v += step) {
+        double y = SVG_TOP + SVG_PH - v * scale;
+        fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", SVG_X0, y, W - 20, y);
+        fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\">%g</text>\n", SVG_X0 - 6, y + 4, v);
+    }
+    fprintf(f, "<text x=\"16\" y=\"%d\" font-size=\"12\" transform=\"rotate(-90 16 %d)\" text-anchor=\"middle\">"
+               "time (s)</text>\n", SVG_TOP + SVG_PH / 2, SVG_TOP + SVG_PH / 2);
+    fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n", SVG_X0, SVG_TOP + SVG_PH, W - 20,
+            SVG_TOP + SVG_PH);
+    for (int i = 0; i < r->n_models; i++) {
+        const bench_model *m = &r->models[i];
+        double gx = SVG_X0 + SVG_GROUP * i + (SVG_GROUP - 2 * SVG_BAR - SVG_GAP) / 2.0;
+        double cx = gx + SVG_BAR + SVG_GAP / 2.0, hmax = m->run[1].median_s;
+        if (m->run[0].ran) {
+            svg_bar(f, gx, m->run[0].median_s, scale, c_no);
+            if (m->run[0].median_s > hmax) hmax = m->run[0].median_s;
+        }
+        svg_bar(f, gx + SVG_BAR + SVG_GAP, m->run[1].median_s, scale, c_kv);
+        if (m->run[0].ran)
+            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">"
+                       "%.2fx faster</text>\n", cx, SVG_TOP + SVG_PH - hmax * scale - 24, m->speedup);
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"13\">%s</text>\n", cx,
+                SVG_TOP + SVG_PH + 20, m->name);
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"11\" fill=\"#555\">%s, %d layers, "
+                   "%.1f tok/s cached</text>\n", cx, SVG_TOP + SVG_PH + 38, fmt_params(m->params, buf, sizeof buf),
+                m->cfg.n_layer, m->run[1].tok_s);
+    }
+    fprintf(f, "</svg>\n");
+    return close_out(f, path);
+}
+
+int bench_write_outputs(const char *dir, const bench_report *r)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return cli_error("bench", "%s: %s", dir, strerror(errno));
+    if (write_md(dir, r) || write_csv(dir, r) || write_svg(dir, r)) return 1;
+    return 0;
+}
