@@ -16,6 +16,7 @@
 #include "kvgpt.h"
 #include "ops/ops.h"   /* OPS_PANEL: the packing the weights' padding comes from */
 #include "tests/support/fixtures.h"
+#include "tests/support/suite.h"
 #include "tests/support/loader_ref.h"
 
 /* ---- counting allocations ---------------------------------------------- *
@@ -671,10 +672,5 @@ int main(void)
     tcase_add_test(tc, test_arena_limit);
     tcase_add_test(tc, test_failed_open_leaves_nothing);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);   /* fork after OpenMP hangs with libgomp */
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tf_run_suite(s);
 }

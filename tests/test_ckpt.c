@@ -13,6 +13,7 @@
 
 #include "loader/ckpt.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/suite.h"
 
 #define SKIP_WITHOUT_FIXTURES()                                                   \
     do {                                                                          \
@@ -839,10 +840,5 @@ int main(void)
     tcase_add_test(tc, test_zip64);
     tcase_add_test(tc, test_synthetic);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tf_run_suite(s);
 }

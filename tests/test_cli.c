@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/suite.h"
 
 static const char *tool(void)
 {
@@ -171,10 +172,5 @@ int main(void)
     tcase_add_test(tc, ids_without_tokenizer);
     tcase_add_test(tc, bad_options);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tf_run_suite(s);
 }

@@ -24,6 +24,7 @@
 
 #include "kvgpt.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/suite.h"
 
 /* The sanitizers bring their own malloc: the host counters stay off there. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -392,10 +393,5 @@ int main(void)
     tcase_add_test(tc, test_no_device_fails_cleanly);
     tcase_add_test(tc, test_generate_allocates_nothing);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);   /* fork after OpenMP hangs with libgomp */
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tf_run_suite(s);
 }

@@ -9,6 +9,7 @@
 
 #include "kvgpt.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/suite.h"
 
 /* Logits of every position of ids under the given dtypes. */
 static float *run(const char *dir, kvgpt_dtype wd, kvgpt_dtype kd, const int32_t *ids, int n, int *vocab)
@@ -132,10 +133,5 @@ int main(void)
     tcase_add_loop_test(tc, kv_f16, 0, 2);
     tcase_add_test(tc, budget_halves);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tf_run_suite(s);
 }

@@ -11,6 +11,7 @@
 
 #include "kvgpt.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/suite.h"
 #include "tests/support/loader_ref.h"
 
 #define TOL 1e-4
@@ -286,10 +287,5 @@ int main(void)
     tcase_add_test(tc, test_last_position_only);
     tcase_add_test(tc, test_forward_bad_arguments);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);   /* fork after OpenMP hangs with libgomp */
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tf_run_suite(s);
 }

@@ -16,6 +16,7 @@
 #include "kvgpt.h"
 #include "model/sampler.h"   /* sampler_seed: the reference draws from generate's own stream */
 #include "tests/support/fixtures.h"
+#include "tests/support/suite.h"
 
 #define MAX_SEQ 4
 #define MAX_TOK 640
@@ -972,10 +973,5 @@ static Suite *generate_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(generate_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);   /* fork after OpenMP hangs with libgomp */
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tf_run_suite(generate_suite());
 }

@@ -17,6 +17,7 @@
 
 #include "kvgpt.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/suite.h"
 #include "tests/support/loader_ref.h"
 #include "tests/support/loader_st.h"
 
@@ -877,10 +878,5 @@ int main(void)
     tcase_add_test(cli, test_cli_arena_limit);
     tcase_add_test(cli, test_cli_damaged_model);
     suite_add_tcase(s, cli);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);   /* fork after OpenMP hangs with libgomp */
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tf_run_suite(s);
 }

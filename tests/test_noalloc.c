@@ -26,6 +26,7 @@
 
 #include "kvgpt.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/suite.h"
 
 /* ---- the interposer ----------------------------------------------------------- */
 
@@ -476,10 +477,5 @@ static Suite *noalloc_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(noalloc_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);   /* fork after OpenMP hangs with libgomp */
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tf_run_suite(noalloc_suite());
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <omp.h>
 #include "ops/ops.h"
+#include "tests/support/suite.h"
 
 /* ---------- helpers ---------- */
 
@@ -733,10 +734,5 @@ static Suite *ops_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(ops_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);   /* fork after OpenMP hangs with libgomp */
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tf_run_suite(ops_suite());
 }

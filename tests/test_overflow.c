@@ -18,6 +18,7 @@
 #include "loader/loader.h"
 #include "tokenizer/bpe.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/suite.h"
 /* The option parser is the tool's, not the library's: compiled in here. */
 #include "tools/cli.c"
 
@@ -618,10 +619,5 @@ int main(void)
     tcase_add_test(tc, test_cli_numbers_do_not_wrap);
     tcase_add_test(tc, test_fuzz_regressions);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);   /* fork after OpenMP hangs with libgomp */
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tf_run_suite(s);
 }

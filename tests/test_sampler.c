@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kvgpt.h"
+#include "tests/support/suite.h"
 
 #define NV 10
 #define DRAWS 100000
@@ -383,10 +384,5 @@ static Suite *sampler_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(sampler_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tf_run_suite(sampler_suite());
 }

@@ -16,6 +16,7 @@
 
 #include "kvgpt.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/suite.h"
 
 #define SOAK_TOKENS 20000
 #define SOAK_CYCLES 1000
@@ -274,10 +275,5 @@ int main(void)
     tcase_add_test(tc, test_soak_cache_matches_recompute_across_shifts);
     tcase_add_test(tc, test_soak_open_close_1000);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);   /* fork after OpenMP hangs with libgomp */
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tf_run_suite(s);
 }

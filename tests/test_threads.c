@@ -12,6 +12,7 @@
 
 #include "kvgpt.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/suite.h"
 
 #define N_TOKENS 400
 
@@ -246,10 +247,5 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_no_writable_globals);
     tcase_add_test(tc, test_caller_arena_too_small);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);   /* fork after OpenMP hangs with libgomp */
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tf_run_suite(s);
 }
