@@ -86,6 +86,24 @@ static int copy_file(const char *from_dir, const char *to_dir, const char *name)
     return rc;
 }
 
+/* mkdir -p: the folder and any missing parents. */
+static int mkdir_p(const char *dir)
+{
+    char p[4096];
+    int n = snprintf(p, sizeof p, "%s", dir);
+    if (n <= 0 || (size_t)n >= sizeof p) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *c = p + 1; *c; c++) {
+        if (*c != '/') continue;
+        *c = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) return -1;
+        *c = '/';
+    }
+    return mkdir(p, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 int cmd_synth(int argc, char **argv)
 {
     const char *shape = NULL, *out = NULL, *dtype = "f32", *tok = NULL;
@@ -112,7 +130,7 @@ int cmd_synth(int argc, char **argv)
     if (dt < 0) return cli_error("synth", "--dtype must be f32, f16 or bf16, not \"%s\"", dtype);
     kvgpt_config c;
     kvgpt_shape_config(sh, &c);
-    if (mkdir(out, 0777) != 0 && errno != EEXIST) return cli_error("synth", "%s: %s", out, strerror(errno));
+    if (mkdir_p(out) != 0) return cli_error("synth", "%s: %s", out, strerror(errno));
 
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", out);
