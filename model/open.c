@@ -270,6 +270,20 @@ static kvgpt_status load_tokenizer(kvgpt_model *m, void *scratch, size_t scratch
                                                    tp.table_bytes - (size_t)(tables - mem), err);
 }
 
+/* Touches every page of the host arena that loading did not write (the KV
+ * cache, activations, scratch): with overcommit, an untouched page could still
+ * fail when generation first writes it. After this, nothing can. */
+static void prefault(kvgpt_model *m)
+{
+    for (int i = 0; i < m->plan.n_regions; i++) {
+        const kvgpt_region *r = &m->plan.regions[i];
+        if (r->space != KVGPT_SPACE_HOST || r->kind == KVGPT_REGION_STATE || r->kind == KVGPT_REGION_WEIGHTS ||
+            r->kind == KVGPT_REGION_TOKENIZER)
+            continue;
+        memset(arena_region(&m->host, &m->plan, i), 0, r->bytes);
+    }
+}
+
 kvgpt_status kvgpt_open(const kvgpt_options *o, void *mem, size_t mem_bytes, kvgpt_model **out, kvgpt_error *err)
 {
     if (!out) return kv_fail(err, KVGPT_ERR_ARG, "kvgpt_open: out is NULL");
@@ -321,6 +335,7 @@ kvgpt_status kvgpt_open(const kvgpt_options *o, void *mem, size_t mem_bytes, kvg
         st_close(&ld.st);
     }
     if (!s && !o->no_tokenizer) s = load_tokenizer(m, scratch, scratch_bytes, err);
+    if (!s) prefault(m);
     if (!s) s = port_sync(m->port, err);
     if (s) {
         if (m->port) port_shutdown(m->port);
