@@ -5,6 +5,7 @@
  * contiguous range of one storage, so it is a byte range of the file. */
 #include "loader/ckpt.h"
 #include "common/status.h"
+#include "common/sort.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -213,18 +214,10 @@ static int parse_key(const char *p, size_t n, uint64_t *out)
     return 1;
 }
 
-static void sift_slots(ckpt_slot *a, size_t i, size_t n)
+static int by_key(const void *a, const void *b)
 {
-    for (;;) {
-        size_t m = i, l = 2 * i + 1, r = l + 1;
-        if (l < n && a[l].key > a[m].key) m = l;
-        if (r < n && a[r].key > a[m].key) m = r;
-        if (m == i) return;
-        ckpt_slot t = a[i];
-        a[i] = a[m];
-        a[m] = t;
-        i = m;
-    }
+    const ckpt_slot *x = a, *y = b;
+    return (x->key > y->key) - (x->key < y->key);
 }
 
 static kvgpt_status build_index(lf_file *f, const ckpt_info *ci, ckpt_slot *slots, size_t *n_slots,
@@ -248,13 +241,7 @@ static kvgpt_status build_index(lf_file *f, const ckpt_info *ci, ckpt_slot *slot
         slots[n].flags = e.flags;
         n++;
     }
-    for (size_t i = n / 2; i-- > 0;) sift_slots(slots, i, n);
-    for (size_t i = n; i-- > 1;) {
-        ckpt_slot t = slots[0];
-        slots[0] = slots[i];
-        slots[i] = t;
-        sift_slots(slots, 0, i);
-    }
+    kv_heapsort(slots, n, sizeof *slots, by_key);
     for (size_t i = 1; i < n; i++)
         if (slots[i].key == slots[i - 1].key)
             return kv_fail(err, KVGPT_ERR_CKPT, "%s: two records for storage %llu", f->path,
@@ -322,28 +309,6 @@ static kvgpt_status resolve_slot(parse_ctx *p, ckpt_slot *sl, kvgpt_error *err)
 }
 
 /* ---- the tensor table ---------------------------------------------------------- */
-
-static int by_name(const st_tensor *x, const st_tensor *y)
-{
-    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
-    int c = memcmp(x->name, y->name, n);
-    if (c) return c;
-    return (x->name_len > y->name_len) - (x->name_len < y->name_len);
-}
-
-static void sift_tensors(st_tensor *a, size_t i, size_t n)
-{
-    for (;;) {
-        size_t m = i, l = 2 * i + 1, r = l + 1;
-        if (l < n && by_name(&a[l], &a[m]) > 0) m = l;
-        if (r < n && by_name(&a[r], &a[m]) > 0) m = r;
-        if (m == i) return;
-        st_tensor t = a[i];
-        a[i] = a[m];
-        a[m] = t;
-        i = m;
-    }
-}
 
 /* One state-dict entry → one table row: dtype, shape, contiguity, byte range. */
 static kvgpt_status tensor_row(parse_ctx *p, uint32_t name, uint32_t tensor, st_tensor *t, kvgpt_error *err)
@@ -423,15 +388,9 @@ static kvgpt_status build_table(parse_ctx *p, st_tensor *tab, size_t cap, size_t
         if (s) return s;
         n++;
     }
-    for (size_t i = n / 2; i-- > 0;) sift_tensors(tab, i, n);
-    for (size_t i = n; i-- > 1;) {
-        st_tensor t = tab[0];
-        tab[0] = tab[i];
-        tab[i] = t;
-        sift_tensors(tab, 0, i);
-    }
+    kv_heapsort(tab, n, sizeof *tab, st_tensor_cmp_name);
     for (size_t i = 1; i < n; i++)
-        if (by_name(&tab[i - 1], &tab[i]) == 0)
+        if (st_tensor_cmp_name(&tab[i - 1], &tab[i]) == 0)
             return kv_fail(err, KVGPT_ERR_CKPT, "%s: tensor \"%.*s\" appears twice", what,
                            (int)(tab[i].name_len > 200 ? 200 : tab[i].name_len), tab[i].name);
     *count = n;

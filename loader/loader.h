@@ -70,6 +70,8 @@ kvgpt_status st_parse(st_file *s, void *scratch, size_t scratch_bytes, kvgpt_err
 /* The tensor whose name is one of the accepted prefixes + suffix; NULL when absent. */
 const st_tensor *st_find(const st_file *s, const char *suffix);
 void st_close(st_file *s);
+/* Orders st_tensor entries by name (bytes, then length): the table's order. */
+int st_tensor_cmp_name(const void *a, const void *b);
 size_t st_dtype_size(st_dtype d);
 
 /* ---- char vocabulary (vocab.json with stoi/itos) ---- */

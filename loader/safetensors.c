@@ -5,6 +5,7 @@
 #include "loader/loader.h"
 #include "loader/json.h"
 #include "common/status.h"
+#include "common/sort.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -63,41 +64,15 @@ fail:
 
 void st_close(st_file *s) { lf_close(&s->file); }
 
-/* In-place heapsort: no allocation, O(n log n) even on hostile headers. */
-typedef int (*st_cmp)(const st_tensor *, const st_tensor *);
-
-static void sift(st_tensor *a, size_t i, size_t n, st_cmp cmp)
+static int by_offset(const void *a, const void *b)
 {
-    for (;;) {
-        size_t m = i, l = 2 * i + 1, r = l + 1;
-        if (l < n && cmp(&a[l], &a[m]) > 0) m = l;
-        if (r < n && cmp(&a[r], &a[m]) > 0) m = r;
-        if (m == i) return;
-        st_tensor t = a[i];
-        a[i] = a[m];
-        a[m] = t;
-        i = m;
-    }
-}
-
-static void heapsort_tensors(st_tensor *a, size_t n, st_cmp cmp)
-{
-    for (size_t i = n / 2; i-- > 0;) sift(a, i, n, cmp);
-    for (size_t i = n; i-- > 1;) {
-        st_tensor t = a[0];
-        a[0] = a[i];
-        a[i] = t;
-        sift(a, 0, i, cmp);
-    }
-}
-
-static int by_offset(const st_tensor *x, const st_tensor *y)
-{
+    const st_tensor *x = a, *y = b;
     return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : (x->end > y->end) - (x->end < y->end);
 }
 
-static int by_name(const st_tensor *x, const st_tensor *y)
+int st_tensor_cmp_name(const void *a, const void *b)
 {
+    const st_tensor *x = a, *y = b;
     size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
     int c = memcmp(x->name, y->name, n);
     if (c) return c;
@@ -226,14 +201,14 @@ kvgpt_status st_parse(st_file *s, void *scratch, size_t scratch_bytes, kvgpt_err
     }
     if (!json_finish(&r)) goto json;
 
-    heapsort_tensors(tab, count, by_offset);
+    kv_heapsort(tab, count, sizeof *tab, by_offset);
     for (size_t i = 1; i < count; i++)
         if (tab[i].begin < tab[i - 1].end && tab[i].begin != tab[i].end && tab[i - 1].begin != tab[i - 1].end)
             return kv_fail(err, KVGPT_ERR_ST_TENSOR, "%s: tensors \"%.*s\" and \"%.*s\" overlap", path,
                            (int)tab[i - 1].name_len, tab[i - 1].name, (int)tab[i].name_len, tab[i].name);
-    heapsort_tensors(tab, count, by_name);
+    kv_heapsort(tab, count, sizeof *tab, st_tensor_cmp_name);
     for (size_t i = 1; i < count; i++)
-        if (by_name(&tab[i - 1], &tab[i]) == 0)
+        if (st_tensor_cmp_name(&tab[i - 1], &tab[i]) == 0)
             return kv_fail(err, KVGPT_ERR_ST_TENSOR, "%s: tensor \"%.*s\" appears twice", path, (int)tab[i].name_len,
                            tab[i].name);
     s->tensors = tab;
@@ -250,7 +225,7 @@ static const st_tensor *find_exact(const st_file *s, const char *name, size_t le
     st_tensor key = {.name = name, .name_len = len};
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = by_name(&s->tensors[mid], &key);
+        int c = st_tensor_cmp_name(&s->tensors[mid], &key);
         if (c == 0) return &s->tensors[mid];
         if (c < 0) lo = mid + 1;
         else hi = mid;

@@ -5,6 +5,7 @@
  * seed alone — not on threads or on the other sequences of a batch. */
 #include "kvgpt.h"
 #include "model/sampler.h"
+#include "common/sort.h"
 
 #include <math.h>
 #include <string.h>
@@ -34,32 +35,11 @@ double sampler_uniform(uint64_t *state)
 typedef struct { float p; int32_t id; } cand;
 
 /* Orders by p descending, then id ascending: a total order, so results are reproducible. */
-static int before(const cand *a, const cand *b) { return a->p > b->p || (a->p == b->p && a->id < b->id); }
-
-static void sift(cand *a, size_t i, size_t n)
+static int by_prob(const void *x, const void *y)
 {
-    for (;;) {
-        size_t m = i, l = 2 * i + 1, r = l + 1;
-        /* A min-heap on `before` puts the last-ordered element first; heapsort then sorts by `before`. */
-        if (l < n && before(&a[m], &a[l])) m = l;
-        if (r < n && before(&a[m], &a[r])) m = r;
-        if (m == i) return;
-        cand t = a[i];
-        a[i] = a[m];
-        a[m] = t;
-        i = m;
-    }
-}
-
-static void sort_cands(cand *a, size_t n)
-{
-    for (size_t i = n / 2; i-- > 0;) sift(a, i, n);
-    for (size_t i = n; i-- > 1;) {
-        cand t = a[0];
-        a[0] = a[i];
-        a[i] = t;
-        sift(a, 0, i);
-    }
+    const cand *a = x, *b = y;
+    if (a->p != b->p) return a->p > b->p ? -1 : 1;
+    return (a->id > b->id) - (a->id < b->id);
 }
 
 /* k-th largest value of x[0..n) (1-based k), by quickselect on a copy in tmp. */
@@ -120,7 +100,7 @@ int32_t kvgpt_sample_logits(const float *logits, int V, const kvgpt_gen_options 
     }
     if (g->top_p > 0.0f && g->top_p < 1.0f) {
         /* The nucleus: the most probable tokens whose mass first reaches top_p. */
-        sort_cands(c, (size_t)n);
+        kv_heapsort(c, (size_t)n, sizeof *c, by_prob);
         double acc = 0.0, want = g->top_p * sum;
         int keep = 0;
         while (keep < n) {
