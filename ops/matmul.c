@@ -12,6 +12,22 @@
 
 #define MM_ROWS 8      /* rows per register tile: 8 x 3 panels = 24 zmm accumulators */
 #define MM_PANELS 3    /* panels per tile */
+/* A batch of 9..12 rows (decoding that many sequences) in one tile of up to
+ * 12 x 2 panels, also 24 accumulators: each weight is then read from memory
+ * once for the whole batch instead of once for 8 rows and again for the rest. */
+#define MM_WIDE_ROWS 12
+#define MM_WIDE_PANELS 2
+/* When all rows fit in one tile every weight is used once, straight from
+ * memory: each panel's stream is prefetched this far ahead, which keeps more
+ * cache lines in flight than the core's own prefetchers do (bf16/f16 decode
+ * +10-15% measured, f32 unchanged). */
+#define MM_PREFETCH_BYTES 1024
+
+#if defined(__GNUC__)
+#define MM_PREFETCH(p) __builtin_prefetch((p), 0, 1)
+#else
+#define MM_PREFETCH(p) ((void)(p))
+#endif
 #define MM_BLOCK_BYTES (1 << 20)   /* input rows a thread keeps in L2 while panels stream by */
 
 /* Decode-sized problems are not worth waking a thread team for. */
@@ -27,13 +43,14 @@ typedef struct {
     int ldo;
     int ncols;          /* valid output columns from the tile's first column */
     const float *bias;  /* at the tile's first column, or NULL */
+    int prefetch;       /* stream W from memory: prefetch ahead */
 } mm_tile_args;
 
 /* R, P and dt are compile-time constants at every call site below, which is
  * what lets the compiler keep acc[][] in vector registers. */
 OPS_INLINE void mm_tile(const int R, const int P, const kvgpt_dtype dt, const mm_tile_args *a)
 {
-    ops_v16 acc[MM_ROWS][MM_PANELS];
+    ops_v16 acc[MM_WIDE_ROWS][MM_PANELS];
     const float *restrict in = a->in;
     const void *restrict w = a->w;
     const size_t ldi = (size_t)a->ldi, ps = a->ps;
@@ -44,8 +61,12 @@ OPS_INLINE void mm_tile(const int R, const int P, const kvgpt_dtype dt, const mm
 
     for (int k = 0; k < a->ic; k++) {
         ops_v16 wv[MM_PANELS];
-        for (int p = 0; p < P; p++)
-            wv[p] = ops_vld_dt(dt, w, (size_t)p * ps + (size_t)k * OPS_PANEL);
+        for (int p = 0; p < P; p++) {
+            const size_t at = (size_t)p * ps + (size_t)k * OPS_PANEL;
+            if (a->prefetch)
+                MM_PREFETCH((const char *)w + at * (dt == KVGPT_DTYPE_F32 ? 4 : 2) + MM_PREFETCH_BYTES);
+            wv[p] = ops_vld_dt(dt, w, at);
+        }
         for (int r = 0; r < R; r++) {
             const float x = in[(size_t)r * ldi + (size_t)k];
             for (int p = 0; p < P; p++)
@@ -78,17 +99,35 @@ typedef void (*mm_tile_fn)(const mm_tile_args *a);
 #define MM_DEF_ALL(DT, SUF) \
     MM_DEF_P(1, DT, SUF) MM_DEF_P(2, DT, SUF) MM_DEF_P(3, DT, SUF) MM_DEF_P(4, DT, SUF) \
     MM_DEF_P(5, DT, SUF) MM_DEF_P(6, DT, SUF) MM_DEF_P(7, DT, SUF) MM_DEF_P(8, DT, SUF)
+#define MM_DEF_WIDE(R, DT, SUF) MM_DEF(R, 1, DT, SUF) MM_DEF(R, 2, DT, SUF)
+#define MM_DEF_ALL_WIDE(DT, SUF) \
+    MM_DEF_WIDE(9, DT, SUF) MM_DEF_WIDE(10, DT, SUF) MM_DEF_WIDE(11, DT, SUF) MM_DEF_WIDE(12, DT, SUF)
 #define MM_ROW(R, SUF) { mm_##SUF##_##R##x1, mm_##SUF##_##R##x2, mm_##SUF##_##R##x3 }
+#define MM_WROW(R, SUF) { mm_##SUF##_##R##x1, mm_##SUF##_##R##x2, NULL }
 #define MM_TABLE(SUF) { MM_ROW(1, SUF), MM_ROW(2, SUF), MM_ROW(3, SUF), MM_ROW(4, SUF), \
-                        MM_ROW(5, SUF), MM_ROW(6, SUF), MM_ROW(7, SUF), MM_ROW(8, SUF) }
+                        MM_ROW(5, SUF), MM_ROW(6, SUF), MM_ROW(7, SUF), MM_ROW(8, SUF), \
+                        MM_WROW(9, SUF), MM_WROW(10, SUF), MM_WROW(11, SUF), MM_WROW(12, SUF) }
 
-MM_DEF_ALL(KVGPT_DTYPE_F32, f32)
-MM_DEF_ALL(KVGPT_DTYPE_F16, f16)
-MM_DEF_ALL(KVGPT_DTYPE_BF16, bf16)
+MM_DEF_ALL(KVGPT_DTYPE_F32, f32) MM_DEF_ALL_WIDE(KVGPT_DTYPE_F32, f32)
+MM_DEF_ALL(KVGPT_DTYPE_F16, f16) MM_DEF_ALL_WIDE(KVGPT_DTYPE_F16, f16)
+MM_DEF_ALL(KVGPT_DTYPE_BF16, bf16) MM_DEF_ALL_WIDE(KVGPT_DTYPE_BF16, bf16)
 
-static const mm_tile_fn mm_tiles[3][MM_ROWS][MM_PANELS] = {
+static const mm_tile_fn mm_tiles[3][MM_WIDE_ROWS][MM_PANELS] = {
     MM_TABLE(f32), MM_TABLE(f16), MM_TABLE(bf16)
 };
+
+/* How a product is cut: rows per tile and panels per group. */
+typedef struct {
+    int rows, panels;
+} mm_geom;
+
+static mm_geom mm_geometry(int n)
+{
+    mm_geom g = { MM_ROWS, MM_PANELS };
+    if (n <= MM_ROWS) g.rows = n;
+    else if (n <= MM_WIDE_ROWS) g.rows = n, g.panels = MM_WIDE_PANELS;
+    return g;
+}
 
 /* Work item = (panel group g, row tile t), numbered g-major so that a thread's
  * contiguous range of items touches few panel groups: each thread streams its
@@ -98,17 +137,17 @@ static const mm_tile_fn mm_tiles[3][MM_ROWS][MM_PANELS] = {
  * (each group's panels, a few hundred KiB, stay in L2 across the block's tiles).
  * Blocking k as well measured slower: W streams from L2 fast enough. */
 static void mm_range(float *out, int ldo, const float *in, int ldi, const ops_wmat *w,
-                     const float *bias, int n, long it0, long it1)
+                     const float *bias, int n, mm_geom gm, long it0, long it1)
 {
     const int npanels = ops_padded_oc(w->oc) / OPS_PANEL;
-    const long ntiles = (n + MM_ROWS - 1) / MM_ROWS;
+    const long ntiles = (n + gm.rows - 1) / gm.rows;
     const size_t es = ops_dtype_size(w->dtype);
     const size_t ps = (size_t)w->ic * OPS_PANEL;
     const mm_tile_fn *fns = mm_tiles[w->dtype][0];
     if (it0 >= it1)
         return;
     const int g0 = (int)(it0 / ntiles), g1 = (int)((it1 - 1) / ntiles) + 1;
-    long tbk = MM_BLOCK_BYTES / ((long)w->ic * (long)sizeof(float) * MM_ROWS);
+    long tbk = MM_BLOCK_BYTES / ((long)w->ic * (long)sizeof(float) * gm.rows);
     tbk = tbk < 1 ? 1 : tbk;
 
     for (long rb = 0; rb < ntiles; rb += tbk)
@@ -117,12 +156,12 @@ static void mm_range(float *out, int ldo, const float *in, int ldi, const ops_wm
             long tb = g == g1 - 1 ? it1 - (long)g * ntiles : ntiles;
             ta = ta > rb ? ta : rb;
             tb = tb < rb + tbk ? tb : rb + tbk;
-            const int p0 = g * MM_PANELS;
-            const int P = npanels - p0 < MM_PANELS ? npanels - p0 : MM_PANELS;
+            const int p0 = g * gm.panels;
+            const int P = npanels - p0 < gm.panels ? npanels - p0 : gm.panels;
             const int c0 = p0 * OPS_PANEL;
             for (long t = ta; t < tb; t++) {
-                const int r0 = (int)t * MM_ROWS;
-                const int R = n - r0 < MM_ROWS ? n - r0 : MM_ROWS;
+                const int r0 = (int)t * gm.rows;
+                const int R = n - r0 < gm.rows ? n - r0 : gm.rows;
                 mm_tile_args a;
                 a.in = in + (size_t)r0 * (size_t)ldi;
                 a.ldi = ldi;
@@ -133,6 +172,7 @@ static void mm_range(float *out, int ldo, const float *in, int ldi, const ops_wm
                 a.ldo = ldo;
                 a.ncols = w->oc - c0;
                 a.bias = bias ? bias + c0 : NULL;
+                a.prefetch = ntiles == 1;
                 fns[(R - 1) * MM_PANELS + (P - 1)](&a);
             }
         }
@@ -144,20 +184,21 @@ void ops_matmul(float *out, int ldo, const float *in, int ldi, const ops_wmat *w
     if (n <= 0 || w->oc <= 0)
         return;
     const int npanels = ops_padded_oc(w->oc) / OPS_PANEL;
-    const long ngroups = (npanels + MM_PANELS - 1) / MM_PANELS;
-    const long ntiles = (n + MM_ROWS - 1) / MM_ROWS;
+    const mm_geom gm = mm_geometry(n);
+    const long ngroups = (npanels + gm.panels - 1) / gm.panels;
+    const long ntiles = (n + gm.rows - 1) / gm.rows;
     const long items = ngroups * ntiles;
     int T = ops_threads(nt);
     const double macs = (double)n * w->ic * w->oc;
     if (macs < MM_PAR_MIN_MACS || items < 2)
         T = 1;
     if (T == 1) {
-        mm_range(out, ldo, in, ldi, w, bias, n, 0, items);
+        mm_range(out, ldo, in, ldi, w, bias, n, gm, 0, items);
         return;
     }
 #pragma omp parallel num_threads(T)
     {
         const long tid = omp_get_thread_num(), nth = omp_get_num_threads();
-        mm_range(out, ldo, in, ldi, w, bias, n, items * tid / nth, items * (tid + 1) / nth);
+        mm_range(out, ldo, in, ldi, w, bias, n, gm, items * tid / nth, items * (tid + 1) / nth);
     }
 }

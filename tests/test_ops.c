@@ -291,11 +291,11 @@ static void run_matmul_case(int ic, int oc, int n, kvgpt_dtype dt, int route_o, 
 START_TEST(test_matmul_small)
 {
     const int sizes[] = { 1, 3, 17, 64 };
-    const int ns[] = { 1, 3, 8, 9, 17 };
+    const int ns[] = { 1, 3, 8, 9, 12, 17 };
     for (int d = 0; d < 3; d++)
         for (int a = 0; a < 4; a++)
             for (int b = 0; b < 4; b++)
-                for (int c = 0; c < 5; c++)
+                for (int c = 0; c < 6; c++)
                     run_matmul_case(sizes[a], sizes[b], ns[c], all_dt[d], (a + b + c) & 1,
                                     (a + c) & 1, 1 + (c & 1));
 }
@@ -335,9 +335,10 @@ START_TEST(test_matmul_determinism)
                 for (int i = 0; i < n; i++)
                     ops_matmul(got + (size_t)i * oc, oc, in + (size_t)i * ic, ic, &w, bias, 1, nt);
                 ck_assert_msg(memcmp(ref, got, len * sizeof *got) == 0, "rows nt=%d", nt);
-                /* Odd batch splits: rows land in different tile positions. */
-                int cut[] = { 0, 5, 6, 19, n };
-                for (int c = 0; c < 4; c++)
+                /* Odd batch splits: rows land in different tile positions,
+                 * and batches of 9..12 rows take the wide 12 x 2 tile. */
+                int cut[] = { 0, 5, 6, 16, 28, n };
+                for (int c = 0; c < 5; c++)
                     ops_matmul(got + (size_t)cut[c] * oc, oc, in + (size_t)cut[c] * ic, ic, &w,
                                bias, cut[c + 1] - cut[c], nt);
                 ck_assert_msg(memcmp(ref, got, len * sizeof *got) == 0, "splits nt=%d", nt);
