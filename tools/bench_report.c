@@ -1,7 +1,8 @@
 /* tools/bench_report.c — what `kvgpt bench` writes: the markdown table of the
  * seed's experiment (plus what the seed left out: ms/token and the fraction
  * of the bandwidth bound), a CSV with every raw number, and a bar chart as
- * hand-written SVG so the report needs nothing installed. */
+ * hand-written SVG so the report needs nothing installed; with --matrix, the
+ * side-by-side tables of tools/bench_matrix.c and their CSV. */
 #include "tools/bench.h"
 #include "tools/cli.h"
 
@@ -83,6 +84,17 @@ static const char *fmt_s(double t, char *buf, size_t cap)
     return buf;
 }
 
+/* The 1-minute average counts this run's own threads too: one more than
+ * the CPUs means someone else was computing. */
+static void load_warning(FILE *f, const bench_report *r, double load)
+{
+    if (load > r->cpus + 1)
+        fprintf(f, "\nWARNING: load average up to %.1f on %d CPUs: other programs shared the machine during the run; "
+                   "its times are not this machine's%s.\n", load, r->cpus,
+                strstr(r->omp_env, "OMP_WAIT_POLICY=passive") ? ""
+                : " (OMP_WAIT_POLICY=passive keeps waiting threads from taking the CPU the others need)");
+}
+
 void bench_print_table(FILE *f, const bench_report *r)
 {
     char p[32], t[32];
@@ -118,18 +130,12 @@ void bench_print_table(FILE *f, const bench_report *r)
                 m->load_before, m->load_after,
                 m->tokens_identical ? "" : ". WARNING: the runs did not all draw the same tokens");
     }
-    /* The 1-minute average counts this run's own threads too: one more than
-     * the CPUs means someone else was computing. */
     double load = 0;
     for (int i = 0; i < r->n_models; i++) {
         if (r->models[i].load_before > load) load = r->models[i].load_before;
         if (r->models[i].load_after > load) load = r->models[i].load_after;
     }
-    if (load > r->cpus + 1)
-        fprintf(f, "\nWARNING: load average up to %.1f on %d CPUs: other programs shared the machine during the run; "
-                   "its times are not this machine's%s.\n", load, r->cpus,
-                strstr(r->omp_env, "OMP_WAIT_POLICY=passive") ? ""
-                : " (OMP_WAIT_POLICY=passive keeps waiting threads from taking the CPU the others need)");
+    load_warning(f, r, load);
     fprintf(f, "\n");
 }
 
@@ -161,18 +167,24 @@ static int close_out(FILE *f, const char *path)
     return 0;
 }
 
-static int write_md(const char *dir, const bench_report *r)
+/* The machine lines at the top of bench.md and matrix.md. */
+static void md_machine(FILE *f, const bench_report *r)
 {
-    char path[4200];
-    FILE *f = open_out(dir, "bench.md", path, sizeof path);
-    if (!f) return 1;
-    fprintf(f, "# kvgpt bench: KV cache vs recompute\n\n");
     fprintf(f, "- date: %s\n- CPU: %s (last-level cache %s), %d online\n- threads: %d (OpenMP environment: %s)\n",
             r->date, r->cpu, r->llc, r->cpus, r->threads, r->omp_env);
     fprintf(f, "- measured DRAM read bandwidth: %.1f GB/s (1 GiB buffer; median of %d probes: ", r->gbps_median,
             r->n_dram);
     for (int i = 0; i < r->n_dram; i++) fprintf(f, i ? ", %.1f" : "%.1f", r->dram_gbps[i]);
     fprintf(f, ")\n");
+}
+
+static int write_md(const char *dir, const bench_report *r)
+{
+    char path[4200];
+    FILE *f = open_out(dir, "bench.md", path, sizeof path);
+    if (!f) return 1;
+    fprintf(f, "# kvgpt bench: KV cache vs recompute\n\n");
+    md_machine(f, r);
     fprintf(f, "- measured fp32 FMA rate: %.1f GFLOP/s (median of one probe per model)\n", r->fma_median);
     fprintf(f, "- models: %s/SHAPE (synthesized random weights when absent: speed does not depend on values)\n",
             r->models_dir);
@@ -327,9 +339,134 @@ static int write_svg(const char *dir, const bench_report *r)
     return close_out(f, path);
 }
 
-int bench_write_outputs(const char *dir, const bench_report *r)
+static int make_dir(const char *dir)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) return cli_error("bench", "%s: %s", dir, strerror(errno));
-    if (write_md(dir, r) || write_csv(dir, r) || write_svg(dir, r)) return 1;
     return 0;
+}
+
+int bench_write_outputs(const char *dir, const bench_report *r)
+{
+    if (make_dir(dir) || write_md(dir, r) || write_csv(dir, r) || write_svg(dir, r)) return 1;
+    return 0;
+}
+
+/* ---- kvgpt bench --matrix ------------------------------------------------ */
+
+static const char *dtype_name(kvgpt_dtype d)
+{
+    return d == KVGPT_DTYPE_BF16 ? "bf16" : d == KVGPT_DTYPE_F16 ? "f16" : "f32";
+}
+
+static const char *same_word(int same)
+{
+    return same < 0 ? "not checked" : same ? "same" : "DIFFERENT";
+}
+
+static void matrix_row_md(FILE *f, const bench_matrix_row *w)
+{
+    fprintf(f, "| %s | %d | %s | %d | %.2f | %.2f |", w->setting, w->threads, dtype_name(w->dtype), w->batch,
+            w->tok_s, w->ms_tok);
+    if (w->probed)
+        fprintf(f, " %.1f GB/s%s → %.1f tok/s | %.0f%% |", w->gbps, w->probe_is_dram ? " (1 GiB buffer)" : "",
+                w->bound_tok_s, 100 * w->frac_bound);
+    else
+        fprintf(f, " – | – |");
+    fprintf(f, " %s |\n", w->ratio_what[0] ? w->ratio_what : "–");
+}
+
+static void matrix_tokens_md(FILE *f, const bench_matrix *mx)
+{
+    const bench_matrix_row *w = mx->rows;
+    int reps_same = 1;
+    for (int i = 0; i < BENCH_MX_ROWS; i++) reps_same &= w[i].reps_identical;
+    fprintf(f, "\ntokens identical: %s (f32 on 1 thread vs all threads: %s; sequence 0 of the batch vs the lone "
+               "sequence: %s; every rep of each row: %s)\n", mx->tokens_identical ? "yes" : "no",
+            same_word(w[BENCH_MX_ONE_THREAD].same_as_f32), same_word(w[BENCH_MX_BATCHED].same_as_f32),
+            reps_same ? "same" : "DIFFERENT");
+}
+
+void bench_matrix_print(FILE *f, const bench_matrix *mx)
+{
+    const bench_report *r = mx->r;
+    const bench_matrix_row *w = mx->rows;
+    fprintf(f, "# kvgpt bench --matrix: %s\n\n", mx->shape);
+    md_machine(f, r);
+    fprintf(f, "- load average (1 minute): %.1f before, %.1f after\n", mx->load_before, mx->load_after);
+    fprintf(f, "- model: %s/%s, %d layers, n_embd %d%s; weights read per token: f32 %.1f MB, bf16 %.1f MB, "
+               "f16 %.1f MB\n", r->models_dir, mx->shape, mx->cfg.n_layer, mx->cfg.n_embd,
+            mx->synthesized ? " (synthesized by this run: random weights, same speed)" : "",
+            w[BENCH_MX_F32].weight_bytes / 1e6, w[BENCH_MX_BF16].weight_bytes / 1e6, w[BENCH_MX_F16].weight_bytes / 1e6);
+    fprintf(f, "- command: `%s`\n\n", r->cmdline);
+    fprintf(f, "| setting | threads | dtype | batch | tok/s | ms/token | GB/s bound → tok/s bound | %% of bound | ratio |\n");
+    fprintf(f, "| ------- | ------: | ----- | ----: | ----: | -------: | -----------------------: | ---------: | ----- |\n");
+    for (int i = 0; i < BENCH_MX_ROWS; i++) matrix_row_md(f, &w[i]);
+    matrix_tokens_md(f, mx);
+    fprintf(f, "\n%d new tokens per sequence after the prompt <|endoftext|> (id 50256), temperature 0.8, top_k 200, "
+               "seed 1337 (sequence i of a batch: 1337 + i), never stopping at end-of-text; median of %d run%s per "
+               "row, each configuration opened alone and warmed up with %d untimed tokens. The batched row's tok/s "
+               "counts the tokens of all %d sequences; its ratio is the wall time of that one generate over the f32 "
+               "row's (one sequence, same tokens). Bound = read bandwidth / weight bytes per token of the row's "
+               "dtype, the bandwidth probed on the row's threads over a buffer as large as those weights, right "
+               "before and right after its runs (their mean).\n",
+            r->tokens, r->reps, r->reps > 1 ? "s" : "", BENCH_WARMUP_TOKENS, w[BENCH_MX_BATCHED].batch);
+    load_warning(f, r, mx->load_before > mx->load_after ? mx->load_before : mx->load_after);
+    fprintf(f, "\nPrefill (f32, one forward over a %d-token prompt, median of %d after an untimed one; the FMA probe "
+               "taken right before it on the same threads):\n\n", mx->prefill[0].tokens, r->reps);
+    fprintf(f, "| threads | tokens | s | GFLOP/s | FMA probe GFLOP/s | %% of peak |\n");
+    fprintf(f, "| ------: | -----: | -: | ------: | ----------------: | --------: |\n");
+    for (int i = 0; i < 2; i++) {
+        const bench_matrix_prefill *p = &mx->prefill[i];
+        fprintf(f, "| %d | %d | %.3f | %.1f | %.1f | %.0f%% |\n", p->threads, p->tokens, p->s, p->gflops,
+                p->fma_gflops, 100 * p->frac_fma);
+    }
+    fprintf(f, "\n");
+}
+
+static int write_matrix_csv(const char *dir, const bench_matrix *mx)
+{
+    char path[4200];
+    FILE *f = open_out(dir, "matrix.csv", path, sizeof path);
+    if (!f) return 1;
+    const bench_report *r = mx->r;
+    fprintf(f, "shape,setting,label,threads,dtype,batch,tokens,reps,median_s,min_s,max_s,tok_s,ms_per_token,"
+               "weight_bytes_per_token,read_gbps_before,read_gbps_after,read_gbps,probe_is_dram,bound_tok_s,"
+               "frac_bound,ratio,ratio_kind,reps_identical,same_as_f32,tokens_identical,gflop,gflops,fma_gflops,"
+               "frac_fma,read_gbps_dram,load_before,load_after,rep_s\n");
+    for (int i = 0; i < BENCH_MX_ROWS; i++) {
+        const bench_matrix_row *w = &mx->rows[i];
+        fprintf(f, "%s,%s,%s,%d,%s,%d,%d,%d,%.6f,%.6f,%.6f,%.4f,%.4f,%zu,", mx->shape, w->setting, w->label,
+                w->threads, dtype_name(w->dtype), w->batch, r->tokens, w->run.n_rep, w->run.median_s, w->run.min_s,
+                w->run.max_s, w->tok_s, w->ms_tok, w->weight_bytes);
+        if (w->probed)
+            fprintf(f, "%.3f,%.3f,%.3f,%d,%.4f,%.4f,", w->gbps_before, w->gbps_after, w->gbps, w->probe_is_dram,
+                    w->bound_tok_s, w->frac_bound);
+        else
+            fprintf(f, ",,,,,,");
+        if (w->ratio_key) fprintf(f, "%.4f,%s,", w->ratio, w->ratio_key);
+        else fprintf(f, ",,");
+        fprintf(f, "%d,%d,%d,,,,,%.3f,%.2f,%.2f,", w->reps_identical, w->same_as_f32, mx->tokens_identical,
+                r->gbps_median, mx->load_before, mx->load_after);
+        csv_list(f, w->run.rep_s, w->run.n_rep);
+        fputc('\n', f);
+    }
+    for (int i = 0; i < 2; i++) {
+        const bench_matrix_prefill *p = &mx->prefill[i];
+        fprintf(f, "%s,prefill,prefill %d thread%s,%d,f32,1,%d,%d,%.6f,,,,,,,,,,,,,,,,,%.4f,%.3f,%.3f,%.4f,%.3f,"
+                   "%.2f,%.2f,\n", mx->shape, p->threads, p->threads > 1 ? "s" : "", p->threads, p->tokens, r->reps,
+                p->s, p->gflop, p->gflops, p->fma_gflops, p->frac_fma, r->gbps_median, mx->load_before,
+                mx->load_after);
+    }
+    return close_out(f, path);
+}
+
+int bench_matrix_write(const char *dir, const bench_matrix *mx)
+{
+    char path[4200];
+    if (make_dir(dir)) return 1;
+    FILE *f = open_out(dir, "matrix.md", path, sizeof path);
+    if (!f) return 1;
+    bench_matrix_print(f, mx);
+    if (close_out(f, path)) return 1;
+    return write_matrix_csv(dir, mx);
 }

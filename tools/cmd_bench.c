@@ -3,7 +3,8 @@
  * medians of repeated runs, and the machine's own ceilings (read bandwidth,
  * FMA rate) probed in the same run, because the machines are shared and
  * noisy and only ratios to what the hardware can do travel between them.
- * Measuring is here; the table, CSV and SVG are in tools/bench_report.c. */
+ * Measuring is here, with the helpers --matrix (tools/bench_matrix.c)
+ * shares; the tables, CSV and SVG are in tools/bench_report.c. */
 #include "tools/bench.h"
 #include "tools/cli.h"
 #include "ops/ops.h"
@@ -15,13 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define BENCH_DRAM_BYTES ((size_t)1 << 30)
-#define BENCH_PROBE_REPS 5
-#define BENCH_FMA_SECONDS 0.3
-#define BENCH_PROGRESS_S 0.5
-#define BENCH_WARMUP_TOKENS 4
-
-static double bench_now(void)
+double bench_now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -36,14 +31,9 @@ static double bench_now(void)
  * streams them every token: on machines whose last-level cache holds a good
  * part of the weights (260 MiB of L3 is not rare on servers) decode beats the
  * DRAM figure, and a bound it beats is no bound. */
-typedef struct {
-    unsigned char *buf;
-    size_t bytes;
-} bench_buf;
-
 /* Written once so its pages exist: reading untouched pages would measure
  * the kernel's zero page, not memory. */
-static int buf_init(bench_buf *b, size_t bytes)
+int bench_buf_init(bench_buf *b, size_t bytes)
 {
     b->bytes = bytes;
     b->buf = malloc(bytes);
@@ -53,24 +43,24 @@ static int buf_init(bench_buf *b, size_t bytes)
     return 0;
 }
 
-static double probe_read(const bench_buf *b, int threads)
+double bench_probe_read(const bench_buf *b, int threads)
 {
     return ops_probe_read_gbps(b->buf, b->bytes, threads, BENCH_PROBE_REPS);
 }
 
 static void probe_footprint(const bench_buf *b, int threads, bench_model *bm)
 {
-    if (bm->n_probe < BENCH_MAX_PROBES) bm->probe_gbps[bm->n_probe++] = probe_read(b, threads);
+    if (bm->n_probe < BENCH_MAX_PROBES) bm->probe_gbps[bm->n_probe++] = bench_probe_read(b, threads);
 }
 
 static void probe_dram(const bench_buf *b, int threads, bench_report *r)
 {
-    if (r->n_dram < BENCH_MAX_DRAM) r->dram_gbps[r->n_dram++] = probe_read(b, threads);
+    if (r->n_dram < BENCH_MAX_DRAM) r->dram_gbps[r->n_dram++] = bench_probe_read(b, threads);
 }
 
 /* The 1-minute load average: on a shared machine it says how much the
  * numbers next to it can be trusted. */
-static double load_avg(void)
+double bench_load_avg(void)
 {
     double l = -1.0;
     FILE *f = fopen("/proc/loadavg", "r");
@@ -91,7 +81,7 @@ static int file_exists(const char *path)
 
 /* Writes a random-weight model of the shape when the folder has no weights:
  * speed does not depend on the values, and the real ones need a download. */
-static int ensure_model(const char *models, const char *shape, char *dir, size_t cap, int *synthesized)
+int bench_ensure_model(const char *models, const char *shape, char *dir, size_t cap, int *synthesized)
 {
     char path[4200];
     snprintf(dir, cap, "%s/%s", models, shape);
@@ -107,6 +97,33 @@ static int ensure_model(const char *models, const char *shape, char *dir, size_t
     if (cmd_synth(4, av) != 0) return cli_error("bench", "could not synthesize %s into %s", shape, dir);
     *synthesized = 1;
     return 0;
+}
+
+int bench_open(const char *dir, int threads, kvgpt_dtype dtype, int batch, kvgpt_model **m)
+{
+    kvgpt_options o;
+    kvgpt_options_default(&o);
+    o.model_dir = dir;
+    o.batch = batch;
+    o.threads = threads;
+    o.weight_dtype = dtype;
+    o.no_tokenizer = 1;
+    kvgpt_error err = {0};
+    kvgpt_status s = kvgpt_open(&o, NULL, 0, m, &err);
+    return s ? cli_status("bench", s, &err) : 0;
+}
+
+/* A short untimed run first: page tables, OpenMP's thread pool and the
+ * caches settle before anything is timed. */
+int bench_warmup(kvgpt_model *m)
+{
+    static const int32_t eot[1] = {BENCH_PROMPT_TOKEN};
+    kvgpt_gen_options g;
+    kvgpt_gen_result res;
+    kvgpt_error err = {0};
+    bench_gen_defaults(&g, BENCH_WARMUP_TOKENS, 1);
+    kvgpt_status s = kvgpt_generate(m, eot, 1, &g, &res, &err);
+    return s ? cli_status("bench", s, &err) : 0;
 }
 
 /* ---- what a token costs -------------------------------------------------- */
@@ -129,7 +146,7 @@ static long long count_params(const kvgpt_config *c)
  *            read grow with the context, reported separately as
  *            kv_bytes_avg), activations, logits and workspace (small and
  *            written as they are read, so they stay in cache). */
-static size_t weight_bytes_per_token(const kvgpt_plan *p)
+size_t bench_weight_bytes_per_token(const kvgpt_plan *p)
 {
     size_t sum = 0;
     for (int i = 0; i < p->n_regions; i++) {
@@ -156,7 +173,7 @@ static size_t kv_bytes_avg(const kvgpt_config *c, int tokens)
  * causal attention (row i attends to i + 1 positions: 2 flops per element
  * for q·k and for the weighted sum of v). LayerNorm, GELU and softmax are
  * left out: O(n C), a fraction of a percent. */
-static double forward_flops(const kvgpt_config *c, int n)
+double bench_forward_flops(const kvgpt_config *c, int n)
 {
     double C = c->n_embd, L = c->n_layer, V = c->vocab_size, N = n;
     double mats = 2.0 * 12.0 * C * C * L * N;
@@ -167,18 +184,10 @@ static double forward_flops(const kvgpt_config *c, int n)
 
 /* ---- timed generation ---------------------------------------------------- */
 
-typedef struct {
-    const char *model, *mode;
-    int rep, reps, n;
-    int count, shown;
-    double t_next;
-    int32_t *toks;           /* this rep's tokens */
-} bench_progress;
-
-static int on_token(void *user, int seq, int32_t tok)
+int bench_on_token(void *user, int seq, int32_t tok)
 {
     bench_progress *p = user;
-    (void)seq;
+    if (seq != 0) return 0;   /* a batch: sequence 0 stands for all */
     if (p->count < p->n) p->toks[p->count] = tok;
     p->count++;
     double t = bench_now();
@@ -191,7 +200,7 @@ static int on_token(void *user, int seq, int32_t tok)
     return 0;
 }
 
-static void gen_defaults(kvgpt_gen_options *g, int tokens, int use_cache)
+void bench_gen_defaults(kvgpt_gen_options *g, int tokens, int use_cache)
 {
     /* nanoGPT sample.py's defaults; never stopping at end-of-text so every
      * run makes exactly N tokens. */
@@ -206,6 +215,46 @@ static void gen_defaults(kvgpt_gen_options *g, int tokens, int use_cache)
     g->n_seq = 1;
 }
 
+int bench_timed_generate(kvgpt_model *m, kvgpt_gen_options *g, bench_progress *pr, int rep, double *seconds,
+                         kvgpt_gen_result *res)
+{
+    static const int32_t prompt[1] = {BENCH_PROMPT_TOKEN};
+    g->on_token = bench_on_token;
+    g->user = pr;
+    pr->rep = rep;
+    pr->count = pr->shown = 0;
+    pr->t_next = bench_now() + BENCH_PROGRESS_S;
+    kvgpt_error err = {0};
+    double t0 = bench_now();
+    kvgpt_status s = kvgpt_generate(m, prompt, 1, g, res, &err);
+    *seconds = bench_now() - t0;
+    if (pr->shown) fprintf(stderr, "\r%70s\r", "");
+    if (s) return cli_status("bench", s, &err);
+    for (int i = 0; i < g->n_seq && i < 64; i++)
+        if (res->n_new[i] != g->max_new_tokens)
+            return cli_error("bench", "%s: generated %d tokens, not %d", pr->model, res->n_new[i], g->max_new_tokens);
+    return 0;
+}
+
+void bench_log_rep(const bench_progress *pr, double seconds)
+{
+    fprintf(stderr, "kvgpt bench: %s %s rep %d/%d: %d tokens in %.3f s = %.2f tok/s\n", pr->model, pr->mode, pr->rep,
+            pr->reps, pr->n, seconds, pr->n / seconds);
+}
+
+void bench_run_summarize(bench_run *r, int tokens)
+{
+    r->ran = 1;
+    r->median_s = bench_median(r->rep_s, r->n_rep);
+    r->min_s = r->max_s = r->rep_s[0];
+    for (int i = 1; i < r->n_rep; i++) {
+        if (r->rep_s[i] < r->min_s) r->min_s = r->rep_s[i];
+        if (r->rep_s[i] > r->max_s) r->max_s = r->rep_s[i];
+    }
+    r->tok_s = tokens / r->median_s;
+    r->ms_tok = 1e3 * r->median_s / tokens;
+}
+
 typedef struct {
     kvgpt_model *m;
     int tokens, reps, threads;
@@ -217,29 +266,17 @@ typedef struct {
 
 static int time_setting(bench_ctx *x, bench_model *bm, int use_cache)
 {
-    static const int32_t prompt[1] = {50256};
     bench_run *r = &bm->run[use_cache];
     bench_progress pr = {bm->name, use_cache ? "kv-cache" : "no-cache", 0, x->reps, x->tokens, 0, 0, 0.0, x->toks};
     kvgpt_gen_options g;
-    gen_defaults(&g, x->tokens, use_cache);
-    g.on_token = on_token;
-    g.user = &pr;
+    bench_gen_defaults(&g, x->tokens, use_cache);
     for (int rep = 0; rep < x->reps; rep++) {
         /* The bandwidth a shared host lends drifts by 2x in minutes: each
          * cached rep is bounded by probes taken right before and after it. */
         if (use_cache && rep == 0) probe_footprint(x->probe, x->threads, bm);
-        pr.rep = rep + 1;
-        pr.count = pr.shown = 0;
-        pr.t_next = bench_now() + BENCH_PROGRESS_S;
         kvgpt_gen_result res;
-        kvgpt_error err = {0};
-        double t0 = bench_now();
-        kvgpt_status s = kvgpt_generate(x->m, prompt, 1, &g, &res, &err);
-        double t = bench_now() - t0;
-        if (pr.shown) fprintf(stderr, "\r%70s\r", "");
-        if (s) return cli_status("bench", s, &err);
-        if (res.n_new[0] != x->tokens)
-            return cli_error("bench", "%s: generated %d tokens, not %d", bm->name, res.n_new[0], x->tokens);
+        double t;
+        if (bench_timed_generate(x->m, &g, &pr, rep + 1, &t, &res)) return 1;
         r->rep_s[rep] = t;
         r->rep_first_s[rep] = res.prefill_s;
         r->recomputes = res.recomputes;
@@ -254,39 +291,36 @@ static int time_setting(bench_ctx *x, bench_model *bm, int use_cache)
             double gbps = 0.5 * (bm->probe_gbps[bm->n_probe - 2] + bm->probe_gbps[bm->n_probe - 1]);
             bm->rep_frac_bound[rep] = (x->tokens / t) / (gbps * 1e9 / (double)bm->weight_bytes);
         }
-        fprintf(stderr, "kvgpt bench: %s %s rep %d/%d: %d tokens in %.3f s = %.2f tok/s\n", bm->name, pr.mode,
-                rep + 1, x->reps, x->tokens, t, x->tokens / t);
+        bench_log_rep(&pr, t);
     }
-    r->ran = 1;
     r->n_rep = x->reps;
-    r->median_s = bench_median(r->rep_s, r->n_rep);
-    r->min_s = r->max_s = r->rep_s[0];
-    for (int i = 1; i < r->n_rep; i++) {
-        if (r->rep_s[i] < r->min_s) r->min_s = r->rep_s[i];
-        if (r->rep_s[i] > r->max_s) r->max_s = r->rep_s[i];
-    }
-    r->tok_s = x->tokens / r->median_s;
-    r->ms_tok = 1e3 * r->median_s / x->tokens;
+    bench_run_summarize(r, x->tokens);
     return 0;
 }
 
 /* The forward of a 128-token prompt (ids 0..127) from an empty cache, median of reps. */
-static int time_prefill(bench_ctx *x, bench_model *bm, float *logits)
+int bench_time_prefill(kvgpt_model *m, int reps, float *logits, int *n, double *median_s)
 {
-    int n = BENCH_PREFILL_TOKENS < bm->cfg.block_size ? BENCH_PREFILL_TOKENS : bm->cfg.block_size;
+    const kvgpt_config *c = kvgpt_model_config(m);
+    *n = BENCH_PREFILL_TOKENS < c->block_size ? BENCH_PREFILL_TOKENS : c->block_size;
     int32_t ids[BENCH_PREFILL_TOKENS];
-    for (int i = 0; i < n; i++) ids[i] = i % bm->cfg.vocab_size;
+    for (int i = 0; i < *n; i++) ids[i] = i % c->vocab_size;
     double t[BENCH_MAX_REPS + 1];
-    for (int rep = 0; rep <= x->reps; rep++) {   /* rep 0 is untimed: caches warm up */
+    for (int rep = 0; rep <= reps; rep++) {   /* rep 0 is untimed: caches warm up */
         kvgpt_error err = {0};
         double t0 = bench_now();
-        kvgpt_status s = kvgpt_forward(x->m, ids, n, logits, &err);
+        kvgpt_status s = kvgpt_forward(m, ids, *n, logits, &err);
         t[rep] = bench_now() - t0;
         if (s) return cli_status("bench", s, &err);
     }
-    bm->prefill_tokens = n;
-    bm->prefill_s = bench_median(t + 1, x->reps);
-    bm->prefill_gflop = forward_flops(&bm->cfg, n) * 1e-9;
+    *median_s = bench_median(t + 1, reps);
+    return 0;
+}
+
+static int time_prefill(bench_ctx *x, bench_model *bm, float *logits)
+{
+    if (bench_time_prefill(x->m, x->reps, logits, &bm->prefill_tokens, &bm->prefill_s)) return 1;
+    bm->prefill_gflop = bench_forward_flops(&bm->cfg, bm->prefill_tokens) * 1e-9;
     bm->prefill_gflops = bm->prefill_gflop / bm->prefill_s;
     bm->frac_fma = bm->fma_gflops > 0 ? bm->prefill_gflops / bm->fma_gflops : 0.0;
     return 0;
@@ -302,24 +336,15 @@ static int bench_one(const bench_args *a, const char *shape, const bench_buf *dr
 {
     char dir[4096];
     memset(bm, 0, sizeof *bm);
-    snprintf(bm->name, sizeof bm->name, "%s", shape);
+    snprintf(bm->name, sizeof bm->name, "%.*s", (int)sizeof bm->name - 1, shape);
     bm->tokens_identical = 1;
-    if (ensure_model(a->models_dir, shape, dir, sizeof dir, &bm->synthesized)) return 1;
+    if (bench_ensure_model(a->models_dir, shape, dir, sizeof dir, &bm->synthesized)) return 1;
 
-    kvgpt_options o;
-    kvgpt_options_default(&o);
-    o.model_dir = dir;
-    o.batch = 1;
-    o.threads = a->threads;
-    o.weight_dtype = a->dtype;
-    o.no_tokenizer = 1;
     kvgpt_model *m = NULL;
-    kvgpt_error err = {0};
-    kvgpt_status s = kvgpt_open(&o, NULL, 0, &m, &err);
-    if (s) return cli_status("bench", s, &err);
+    if (bench_open(dir, a->threads, a->dtype, 1, &m)) return 1;
     bm->cfg = *kvgpt_model_config(m);
     bm->params = count_params(&bm->cfg);
-    bm->weight_bytes = weight_bytes_per_token(kvgpt_model_plan(m));
+    bm->weight_bytes = bench_weight_bytes_per_token(kvgpt_model_plan(m));
     bm->kv_bytes_avg = kv_bytes_avg(&bm->cfg, a->tokens);
     bm->arena_bytes = kvgpt_model_arena_used(m);
 
@@ -333,7 +358,7 @@ static int bench_one(const bench_args *a, const char *shape, const bench_buf *dr
         cli_error("bench", "out of memory");
         goto done;
     }
-    if (buf_init(&foot, bm->weight_bytes)) {
+    if (bench_buf_init(&foot, bm->weight_bytes)) {
         fprintf(stderr, "kvgpt bench: %s: no memory for a %.0f MB probe buffer: bounding with the DRAM probe\n",
                 shape, bm->weight_bytes / 1e6);
         bm->probe_is_dram = 1;
@@ -341,24 +366,14 @@ static int bench_one(const bench_args *a, const char *shape, const bench_buf *dr
     x.probe = bm->probe_is_dram ? dram : &foot;
     fprintf(stderr, "kvgpt bench: %s: %.0fM params, %d layers, %.1f MB of weights read per token\n", shape,
             bm->params / 1e6, bm->cfg.n_layer, bm->weight_bytes / 1e6);
-    bm->load_before = load_avg();
-
-    /* A short untimed run first: page tables, OpenMP's thread pool and the
-     * caches settle before anything is timed. */
-    kvgpt_gen_options g;
-    kvgpt_gen_result res;
-    static const int32_t eot[1] = {50256};
-    gen_defaults(&g, BENCH_WARMUP_TOKENS, 1);
-    if ((s = kvgpt_generate(m, eot, 1, &g, &res, &err))) {
-        cli_status("bench", s, &err);
-        goto done;
-    }
+    bm->load_before = bench_load_avg();
+    if (bench_warmup(m)) goto done;
 
     bm->fma_gflops = ops_probe_fma_gflops(a->threads, BENCH_FMA_SECONDS);
     if (time_prefill(&x, bm, logits)) goto done;
     if (time_setting(&x, bm, 1)) goto done;
     if (!a->skip_nocache && time_setting(&x, bm, 0)) goto done;
-    bm->load_after = load_avg();
+    bm->load_after = bench_load_avg();
 
     bm->gbps = bench_median(bm->probe_gbps, bm->n_probe);
     bm->bound_tok_s = bm->gbps * 1e9 / (double)bm->weight_bytes;
@@ -416,16 +431,19 @@ static void join_cmdline(char *buf, size_t cap, int argc, char **argv)
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *models = "models", *shapes = "gpt2,gpt2-medium,gpt2-large", *dtype = "f32", *out = "bench-out";
-    int tokens = 256, reps = 3, threads = 0, no_nocache = 0, help = 0;
+    const char *models = "models", *shapes = NULL, *dtype = NULL, *out = "bench-out";
+    int tokens = 256, reps = 3, threads = 0, no_nocache = 0, matrix = 0, help = 0;
     const cli_opt opts[] = {
         {"models", OPT_STR, &models, "folder of model folders, one per shape (default models)"},
-        {"shapes", OPT_STR, &shapes, "comma-separated (default gpt2,gpt2-medium,gpt2-large)"},
+        {"shapes", OPT_STR, &shapes, "comma-separated (default gpt2,gpt2-medium,gpt2-large; with --matrix: gpt2, "
+                                     "and only the first is measured)"},
         {"tokens", OPT_INT, &tokens, "new tokens per run (default 256)"},
         {"reps", OPT_INT, &reps, "runs per setting; the median is reported (default 3)"},
         {"threads", OPT_INT, &threads, "CPU threads (default: all)"},
-        {"dtype", OPT_STR, &dtype, "weights in memory: f32 | f16 | bf16 (default f32)"},
+        {"dtype", OPT_STR, &dtype, "weights in memory: f32 | f16 | bf16 (default f32; not with --matrix)"},
         {"no-nocache", OPT_FLAG, &no_nocache, "skip the runs without the cache (slow on big models)"},
+        {"matrix", OPT_FLAG, &matrix, "one shape side by side instead: f32/bf16/f16 decode, 1 thread, batch 10, "
+                                      "prefill; writes matrix.md, matrix.csv"},
         {"out", OPT_STR, &out, "folder for bench.md, bench.csv, bench.svg (default bench-out)"},
         {"help", OPT_FLAG, &help, "this text"},
     };
@@ -433,37 +451,48 @@ int cmd_bench(int argc, char **argv)
     if (cli_parse("bench", argc, argv, opts, n_opts)) return 2;
     if (help) {
         cli_usage("bench", "Times generation with and without the KV cache on GPT-2 shapes (missing models are\n"
-                           "synthesized), against the machine's measured read bandwidth and FMA rate.", opts, n_opts);
+                           "synthesized), against the machine's measured read bandwidth and FMA rate. With --matrix,\n"
+                           "times one shape's decode with f32, bf16 and f16 weights, on 1 thread, and batched (10\n"
+                           "sequences against 1), and its prefill on all threads and on 1, side by side.", opts, n_opts);
         return 0;
     }
     if (tokens < 1) return cli_error("bench", "--tokens must be at least 1, not %d", tokens);
     if (reps < 1 || reps > BENCH_MAX_REPS) return cli_error("bench", "--reps must be 1..%d, not %d", BENCH_MAX_REPS, reps);
     if (threads < 0) return cli_error("bench", "--threads must be 0 (all) or more, not %d", threads);
+    if (matrix && dtype) return cli_error("bench", "--dtype: --matrix measures f32, bf16 and f16 itself; leave --dtype out");
+    if (!dtype) dtype = "f32";
     int dt = cli_dtype(dtype);
     if (dt < 0) return cli_error("bench", "--dtype must be f32, f16 or bf16, not \"%s\"", dtype);
+    if (!shapes) shapes = matrix ? "gpt2" : "gpt2,gpt2-medium,gpt2-large";
     char names[BENCH_MAX_SHAPES][32];
     int n_shapes = parse_shapes(shapes, names, BENCH_MAX_SHAPES);
     if (n_shapes < 0) return 1;
+    if (matrix && n_shapes > 1) fprintf(stderr, "kvgpt bench: --matrix measures one shape: %s, the first of --shapes\n", names[0]);
 
     static bench_report report;
+    static bench_matrix mx;
     static char cmdline[2048];
     memset(&report, 0, sizeof report);
     join_cmdline(cmdline, sizeof cmdline, argc, argv);
-    report.dtype = dtype;
+    report.dtype = matrix ? "f32,bf16,f16" : dtype;
     report.models_dir = models;
     report.cmdline = cmdline;
     report.tokens = tokens;
     report.reps = reps;
     report.threads = ops_threads(threads);
-    report.nocache = !no_nocache;
+    report.nocache = !no_nocache && !matrix;
     bench_machine_info(&report);
 
     bench_buf dram;
-    if (buf_init(&dram, BENCH_DRAM_BYTES)) return cli_error("bench", "no memory for the 1 GiB bandwidth probe buffer");
+    if (bench_buf_init(&dram, BENCH_DRAM_BYTES)) return cli_error("bench", "no memory for the 1 GiB bandwidth probe buffer");
     probe_dram(&dram, threads, &report);
     bench_args a = {models, tokens, reps, threads, no_nocache, (kvgpt_dtype)dt};
     int rc = 0;
-    for (int i = 0; i < n_shapes && !rc; i++) {
+    if (matrix) {
+        rc = bench_matrix_measure(&mx, &report, names[0], &dram);
+        if (!rc) probe_dram(&dram, threads, &report);
+    }
+    for (int i = 0; i < n_shapes && !rc && !matrix; i++) {
         rc = bench_one(&a, names[i], &dram, &report.models[i]);
         if (!rc) report.n_models++;
         if (!rc) probe_dram(&dram, threads, &report);
@@ -471,6 +500,14 @@ int cmd_bench(int argc, char **argv)
     free(dram.buf);
     if (rc) return rc;
 
+    if (matrix) {
+        report.gbps_median = bench_median(report.dram_gbps, report.n_dram);
+        bench_matrix_print(stdout, &mx);
+        fflush(stdout);
+        if (bench_matrix_write(out, &mx)) return 1;
+        fprintf(stderr, "kvgpt bench: wrote %s/matrix.md, %s/matrix.csv\n", out, out);
+        return 0;
+    }
     double fma[BENCH_MAX_SHAPES];
     for (int i = 0; i < report.n_models; i++) fma[i] = report.models[i].fma_gflops;
     report.gbps_median = bench_median(report.dram_gbps, report.n_dram);
