@@ -145,6 +145,10 @@ START_TEST(bad_options)
         {"sample --model %s/nonexistent", "nonexistent"},
         {"sample --model %s --window stop --start-ids 0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4", "context"},
         {"budget --shape gpt3 --context 1%.0s", "shape"},
+        {"bench --matrix --dtype bf16%.0s", "dtype"},
+        {"bench --shapes gpt2,gpt5%.0s", "gpt5"},
+        {"bench --reps 0%.0s", "reps"},
+        {"bench --matrix --tokens 0%.0s", "tokens"},
         {"nonsense %s", "unknown command"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
