@@ -144,9 +144,21 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
 # Every suite runs; the target fails if any failed. Fixtures: ../shared/fixtures
 # unless KVGPT_FIXTURES says otherwise. (TARGET=cuda has its own test rule above.)
 ifneq ($(TARGET),cuda)
-test: $(TEST_BIN) $(TOOL)
+# valgrind 3.19 decodes no AVX-512: tests/test_memcheck.c runs a copy of the
+# tool built for x86-64-v3 (AVX2, FMA, F16C) in its own folder. Not under the
+# sanitizers (ASan does not run under valgrind; LeakSanitizer checks there).
+MEMCHECK_BUILD := build/memcheck
+MEMCHECK_ARCH  ?= $(if $(filter x86_64,$(shell uname -m)),-march=x86-64-v3,$(ARCH))
+ifeq ($(SAN),)
+MEMCHECK_TOOL  := $(MEMCHECK_BUILD)/kvgpt
+.PHONY: memcheck-tool
+memcheck-tool:
+	@$(MAKE) --no-print-directory BUILD=$(MEMCHECK_BUILD) ARCH=$(MEMCHECK_ARCH) $(MEMCHECK_TOOL)
+endif
+
+test: $(TEST_BIN) $(TOOL) $(if $(MEMCHECK_TOOL),memcheck-tool)
 	@rm -rf $(BUILD)/test-logs; mkdir -p $(BUILD)/test-logs; fail=0; for t in $(TEST_BIN); do echo "== $$t"; \
-	  KVGPT_TOOL=$(TOOL) $$t 2>&1 | tee $(BUILD)/test-logs/$${t##*/}.log; \
+	  KVGPT_TOOL=$(TOOL) KVGPT_MEMCHECK_TOOL=$(MEMCHECK_TOOL) $$t 2>&1 | tee $(BUILD)/test-logs/$${t##*/}.log; \
 	  [ $${PIPESTATUS[0]} = 0 ] || { fail=$$((fail + 1)); echo "FAILED: $$t"; }; done; \
 	cat $(BUILD)/test-logs/*.log | awk -v suites_failed=$$fail '/Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+/ { \
 	  gsub(/,/, ""); for (i = 1; i <= NF; i++) { if ($$i == "Checks:") c += $$(i+1); \
