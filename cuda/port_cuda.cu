@@ -202,6 +202,12 @@ int port_threads(const port *p)
     return 1;
 }
 
+void port_set_threads(port *p, int threads)
+{
+    (void)p;
+    (void)threads;
+}
+
 /* ---- copies ----
  * Host -> device copies wait for the stream afterwards: the caller may reuse
  * its buffer on return (the loader does, chunk after chunk), whether it is

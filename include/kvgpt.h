@@ -91,6 +91,9 @@ typedef struct {
     kvgpt_dtype kv_dtype;    /* KV cache dtype; default F32 */
     kvgpt_gelu gelu;         /* override the config's activation; default CONFIG */
     int threads;             /* CPU threads; 0 = all the runtime offers */
+    int adapt_threads;       /* 1 (default): a decode step may run on one thread while the
+                                machine is so busy that all of them are slower (measured as
+                                it goes; the tokens are bitwise the same either way) */
     int logits_all;          /* keep logits of every position (kvgpt logits); default 0 */
     int no_tokenizer;        /* do not load tokenizer files even if present */
     size_t arena_limit;      /* refuse a plan larger than this; 0 = no limit */
@@ -219,6 +222,7 @@ typedef struct {
     int context_full;        /* window STOP ended generation */
     int recomputes;          /* window recomputations (EXACT steps past the window, SHIFT shifts) */
     double prefill_s, decode_s;
+    int thread_switches;     /* adapt_threads changed the decode thread count this many times */
 } kvgpt_gen_result;
 
 /* Checks options and prompt as kvgpt_generate would, without generating:

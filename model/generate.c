@@ -79,8 +79,15 @@ static kvgpt_status flush(kvgpt_model *m, const kvgpt_gen_options *g, kvgpt_gen_
                           int n_members, int n_rows, int *n_new, kvgpt_error *err)
 {
     if (n_members == 0) return KVGPT_OK;
+    /* Decode steps (one row per sequence) are timed for the governor; the
+     * thread count never changes the bits, only how long the step takes. */
+    int before = m->gov.switches;
+    if (m->gov.max > 1) port_set_threads(m->port, gov_threads(&m->gov));
+    double t0 = now_s();
     kvgpt_status st = model_forward_rows(m, n_rows, n_members, err);
     if (st) return st;
+    if (n_rows == n_members) gov_step(&m->gov, now_s() - t0, n_rows);
+    res->thread_switches += m->gov.switches - before;
     size_t V = (size_t)m->cfg.vocab_size;
     for (int i = 0; i < n_members; i++) {
         int b = members[i];
@@ -96,7 +103,7 @@ kvgpt_status kvgpt_generate(kvgpt_model *m, const int32_t *prompt, int n_prompt,
                             kvgpt_gen_result *res, kvgpt_error *err)
 {
     if (!res) return kv_fail(err, KVGPT_ERR_ARG, "kvgpt_generate: NULL argument");
-    kvgpt_gen_result zero = {{0}, 0, 0, 0, 0.0, 0.0};
+    kvgpt_gen_result zero = {{0}, 0, 0, 0, 0.0, 0.0, 0};
     *res = zero;
     kvgpt_status st = kvgpt_gen_validate(m, prompt, n_prompt, g, err);
     if (st) return st;

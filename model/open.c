@@ -345,6 +345,7 @@ kvgpt_status kvgpt_open(const kvgpt_options *o, void *mem, size_t mem_bytes, kvg
         return s;
     }
     m->threads = port_threads(m->port);
+    gov_init(&m->gov, o->adapt_threads ? m->threads : 1);   /* a device port has 1 */
     m->opt.model_dir = NULL;   /* the caller owns the string */
     *out = m;
     return KVGPT_OK;

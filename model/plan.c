@@ -12,6 +12,7 @@ void kvgpt_options_default(kvgpt_options *o)
 {
     memset(o, 0, sizeof *o);
     o->batch = 1;
+    o->adapt_threads = 1;
 }
 
 void kvgpt_gen_options_default(kvgpt_gen_options *g)

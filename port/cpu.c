@@ -7,6 +7,7 @@
 
 struct port {
     int nt;               /* threads for every kernel */
+    int nt_max;           /* threads at init: the pool and the attention scratch are sized for these */
     float *att_scratch;   /* ops_attention scratch, nt * ctx floats */
 };
 
@@ -41,7 +42,7 @@ kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_b
     (void)err;
     port *p = mem;
     memset(p, 0, sizeof *p);
-    p->nt = ops_threads(threads);
+    p->nt = p->nt_max = ops_threads(threads);
     p->att_scratch = workspace;
     /* libgomp starts its thread pool (allocating) at the first parallel region
      * of a host thread: do it now, inside open, not in the first generation.
@@ -61,6 +62,11 @@ kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_b
 
 void port_shutdown(port *p) { (void)p; }
 int port_threads(const port *p) { return p->nt; }
+
+void port_set_threads(port *p, int threads)
+{
+    p->nt = threads < 1 ? 1 : threads > p->nt_max ? p->nt_max : threads;
+}
 
 void port_wmat_bind(port_wmat *w, void *data, int ic, int oc, kvgpt_dtype dt)
 {

@@ -46,6 +46,9 @@ kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_b
 void port_shutdown(port *p);
 /* Threads the backend computes with (CPU), for reports. */
 int port_threads(const port *p);
+/* Threads for the following kernels, 1 .. the count at init (the CPU's
+ * kernels give the same bits for any); ignored by backends without threads. */
+void port_set_threads(port *p, int threads);
 
 /* Loading (at open only). Rows arrive as f32 on the host. */
 void port_wmat_bind(port_wmat *w, void *data, int ic, int oc, kvgpt_dtype dt);

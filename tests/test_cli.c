@@ -135,6 +135,7 @@ START_TEST(bad_options)
         {"sample --model %s --num_samples 0", "num_samples"},
         {"sample --model %s --window sideways", "window"},
         {"sample --model %s --kv-cache maybe", "kv-cache"},
+        {"sample --model %s --adapt-threads sometimes", "adapt-threads"},
         {"sample --model %s --max_new_tokens many", "max_new_tokens"},
         {"sample --model %s --start \"\"", "empty"},
         {"sample --model %s --start-ids 1,99999", "vocabulary"},

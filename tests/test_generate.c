@@ -15,6 +15,7 @@
 
 #include "kvgpt.h"
 #include "model/sampler.h"   /* sampler_seed: the reference draws from generate's own stream */
+#include "model/model.h"     /* the thread governor's state, to force its switches */
 #include "tests/support/fixtures.h"
 #include "tests/support/suite.h"
 
@@ -714,6 +715,62 @@ static void determinism(const char *model)
     kvgpt_close(t2);
 }
 
+/* The governor (options.adapt_threads) changes the decode thread count
+ * between steps on a busy machine. Forced here every third token of a batch
+ * of 3, on either side of window shifts: the tokens are those of one thread
+ * throughout, and the port did run both counts. */
+typedef struct {
+    collect *c;
+    kvgpt_model *m;
+    int ran[3];   /* steps seen at 1 and 2 threads */
+} toggler;
+
+static int on_tok_toggle(void *user, int seq, int32_t t)
+{
+    toggler *tg = user;
+    if (seq == 0) {
+        int nt = port_threads(tg->m->port);
+        if (nt >= 1 && nt <= 2) tg->ran[nt]++;
+        if (tg->c->n[0] % 3 == 2) tg->m->gov.cur = tg->m->gov.cur == 1 ? tg->m->gov.max : 1;
+    }
+    return on_tok(tg->c, seq, t);
+}
+
+static void thread_switches(const char *model)
+{
+    kvgpt_model *t1 = open_model(model, 3, 1), *t2 = open_model(model, 3, 2);
+    ck_assert_int_eq(t2->gov.max, 2);
+    const int n_prompt = 5;
+    int32_t prompt[8];
+    make_prompt(t1, prompt, n_prompt);
+    collect *a = new_collect(), *b = new_collect();
+    kvgpt_gen_options g = gen_opts(2 * ctx_of(t1) < MAX_TOK ? 2 * ctx_of(t1) : MAX_TOK, 0.8f, 200,
+                                   KVGPT_WINDOW_SHIFT, 1);
+    g.n_seq = 3;
+    kvgpt_gen_result res;
+    gen_ok(t1, prompt, n_prompt, g, a, &res);
+    toggler tg = {b, t2, {0, 0, 0}};
+    memset(b, 0, sizeof *b);
+    g.on_token = on_tok_toggle;
+    g.user = &tg;
+    kvgpt_error err = {0, ""};
+    ck_assert_msg(kvgpt_generate(t2, prompt, n_prompt, &g, &res, &err) == KVGPT_OK, "%s", err.msg);
+    ck_assert_msg(tg.ran[1] > 3 && tg.ran[2] > 3, "%s: steps at 1 / 2 threads: %d / %d", model, tg.ran[1], tg.ran[2]);
+    ck_assert_int_gt(res.recomputes, 0);
+    for (int s = 0; s < 3; s++) {
+        char what[96];
+        snprintf(what, sizeof what, "%s sequence %d, thread count switched every 3 tokens", model, s);
+        assert_same_tokens(a->tok[s], a->n[s], b->tok[s], b->n[s], what);
+    }
+    free(a);
+    free(b);
+    kvgpt_close(t1);
+    kvgpt_close(t2);
+}
+
+START_TEST(test_thread_switches_char) { SKIP_IF_NO_FIXTURES(); thread_switches(CHAR_MODEL); }
+END_TEST
+
 START_TEST(test_determinism_char) { SKIP_IF_NO_FIXTURES(); determinism(CHAR_MODEL); }
 END_TEST
 
@@ -959,6 +1016,7 @@ static Suite *generate_suite(void)
     tcase_add_test(bat, test_batched_char);
     tcase_add_test(bat, test_batched_bpe);
     tcase_add_test(bat, test_determinism_char);
+    tcase_add_test(bat, test_thread_switches_char);
     tcase_add_test(bat, test_determinism_bpe);
     suite_add_tcase(s, bat);
 

@@ -106,6 +106,7 @@ int bench_open(const char *dir, int threads, kvgpt_dtype dtype, int batch, kvgpt
     o.model_dir = dir;
     o.batch = batch;
     o.threads = threads;
+    o.adapt_threads = 0;   /* every row measures the thread count it names */
     o.weight_dtype = dtype;
     o.no_tokenizer = 1;
     kvgpt_error err = {0};

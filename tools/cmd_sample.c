@@ -63,7 +63,7 @@ static char *read_file(const char *path, size_t *len)
 
 int cmd_sample(int argc, char **argv)
 {
-    const char *model = NULL, *start = "\n", *start_ids = NULL, *kv = "on", *window = "shift";
+    const char *model = NULL, *start = "\n", *start_ids = NULL, *kv = "on", *window = "shift", *adapt = "on";
     const char *dtype = "f32", *kv_dtype = "f32";
     int num_samples = 10, max_new = 500, top_k = 200, keep = 0, threads = 0, batch = 1, help = 0;
     int compare = 0, ignore_eot = 0;
@@ -84,6 +84,7 @@ int cmd_sample(int argc, char **argv)
         {"keep", OPT_INT, &keep, "shift: tokens kept when the context is full (default half)"},
         {"batch", OPT_INT, &batch, "samples decoded together (default 1)"},
         {"threads", OPT_INT, &threads, "CPU threads (default: all)"},
+        {"adapt-threads", OPT_STR, &adapt, "on | off: decode on one thread while the machine is too busy for all (default on)"},
         {"dtype", OPT_STR, &dtype, "weights in memory: f32 | f16 | bf16"},
         {"kv-dtype", OPT_STR, &kv_dtype, "KV cache: f32 | f16 | bf16"},
         {"ignore-eot", OPT_FLAG, &ignore_eot, "do not stop at the end-of-text token"},
@@ -101,6 +102,8 @@ int cmd_sample(int argc, char **argv)
     if (batch < 1 || batch > 64) return cli_error("sample", "--batch must be 1..64, not %d", batch);
     if (strcmp(kv, "on") != 0 && strcmp(kv, "off") != 0)
         return cli_error("sample", "--kv-cache must be on or off, not \"%s\"", kv);
+    if (strcmp(adapt, "on") != 0 && strcmp(adapt, "off") != 0)
+        return cli_error("sample", "--adapt-threads must be on or off, not \"%s\"", adapt);
     kvgpt_gen_options g;
     kvgpt_gen_options_default(&g);
     if (strcmp(window, "shift") == 0) g.window = KVGPT_WINDOW_SHIFT;
@@ -115,6 +118,7 @@ int cmd_sample(int argc, char **argv)
     o.model_dir = model;
     o.batch = batch < num_samples ? batch : num_samples;
     o.threads = threads;
+    o.adapt_threads = strcmp(adapt, "on") == 0;
     o.weight_dtype = (kvgpt_dtype)wd;
     o.kv_dtype = (kvgpt_dtype)kd;
     kvgpt_model *m;
@@ -217,9 +221,12 @@ int cmd_sample(int argc, char **argv)
             char which[32];
             if (n > 1) snprintf(which, sizeof which, "samples %d-%d", first + 1, first + n);
             else snprintf(which, sizeof which, "sample %d", first + 1);
-            fprintf(stderr, "kvgpt sample: %s: %s: %d tokens in %.3f s = %.1f tok/s (prefill %d tokens %.1f ms)%s\n",
+            char switched[64] = "";
+            if (res.thread_switches)
+                snprintf(switched, sizeof switched, " [busy machine: thread count changed %d times]", res.thread_switches);
+            fprintf(stderr, "kvgpt sample: %s: %s: %d tokens in %.3f s = %.1f tok/s (prefill %d tokens %.1f ms)%s%s\n",
                     label, which, made, t, t > 0 ? made / t : 0.0, n_prompt, res.prefill_s * 1e3,
-                    s == KVGPT_ERR_CONTEXT_FULL ? " [context full: window stop]" : "");
+                    s == KVGPT_ERR_CONTEXT_FULL ? " [context full: window stop]" : "", switched);
         }
         fprintf(stderr, "kvgpt sample: %s: average %.1f tok/s over %d samples (%.0f tokens, %.3f s)\n", label,
                 tot_time[pass] > 0 ? tot_tokens[pass] / tot_time[pass] : 0.0, num_samples, tot_tokens[pass],
