@@ -196,6 +196,24 @@ void ops_matmul(float *out, int ldo, const float *in, int ldi, const ops_wmat *w
         mm_range(out, ldo, in, ldi, w, bias, n, gm, 0, items);
         return;
     }
+    if (ntiles == 1) {
+        /* Decode: memory-bound, and the threads do not stream equally fast
+         * (one may have just left serial work, or share its core): chunks
+         * of about an eighth of a thread's share are claimed as they go, so
+         * none waits at the end for a slower one. Each item is still one
+         * thread's, computed in its fixed order. */
+        const long chunk = (items + 8L * T - 1) / (8L * T);
+        long next = 0;
+#pragma omp parallel num_threads(T)
+        for (;;) {
+            long i0;
+#pragma omp atomic capture
+            { i0 = next; next += chunk; }
+            if (i0 >= items) break;
+            mm_range(out, ldo, in, ldi, w, bias, n, gm, i0, i0 + chunk < items ? i0 + chunk : items);
+        }
+        return;
+    }
 #pragma omp parallel num_threads(T)
     {
         const long tid = omp_get_thread_num(), nth = omp_get_num_threads();
