@@ -22,13 +22,7 @@
  * keeps more cache lines in flight than the core's own prefetchers do
  * (bf16/f16 decode +15-20% measured against none, f32 unchanged; 2 KiB and
  * prefetcht0 beat 0.5-1 KiB and prefetcht2 by a few percent). */
-#define MM_PREFETCH_BYTES 2048
-
-#if defined(__GNUC__)
-#define MM_PREFETCH(p) __builtin_prefetch((p), 0, 3)
-#else
-#define MM_PREFETCH(p) ((void)(p))
-#endif
+#define MM_PREFETCH_BYTES OPS_PREFETCH_BYTES
 #define MM_BLOCK_BYTES (1 << 20)   /* input rows a thread keeps in L2 while panels stream by */
 
 /* Decode-sized problems are not worth waking a thread team for. */
@@ -65,7 +59,7 @@ OPS_INLINE void mm_tile(const int R, const int P, const kvgpt_dtype dt, const mm
         for (int p = 0; p < P; p++) {
             const size_t at = (size_t)p * ps + (size_t)k * OPS_PANEL;
             if (a->prefetch)
-                MM_PREFETCH((const char *)w + at * (dt == KVGPT_DTYPE_F32 ? 4 : 2) + MM_PREFETCH_BYTES);
+                OPS_PREFETCH((const char *)w + at * (dt == KVGPT_DTYPE_F32 ? 4 : 2) + MM_PREFETCH_BYTES);
             wv[p] = ops_vld_dt(dt, w, at);
         }
         for (int r = 0; r < R; r++) {

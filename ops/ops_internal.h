@@ -22,6 +22,15 @@
 #include <immintrin.h>
 #endif
 
+/* A read prefetch into L1 (prefetcht0), and how far ahead of a stream it
+ * pays: decode's weight streams and the read probe use the same. */
+#define OPS_PREFETCH_BYTES 2048
+#if defined(__GNUC__)
+#define OPS_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#else
+#define OPS_PREFETCH(p) ((void)(p))
+#endif
+
 OPS_INLINE float ops_bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 OPS_INLINE uint32_t ops_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 

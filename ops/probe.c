@@ -51,15 +51,20 @@ double ops_probe_fma_gflops(int nt, double seconds)
 }
 
 /* XOR of 64-bit words: a 1-cycle vector op, so the reduction never limits the
- * read rate even from cache. */
+ * read rate even from cache. Each line is prefetched as far ahead as decode
+ * prefetches its weights: the bound is what the best streaming read gets,
+ * not what the core's own prefetchers alone get (~10% less here). */
 static uint64_t probe_read_range(const uint64_t *p, size_t words)
 {
     uint64_t acc[OPS_PANEL / 2] = {0};
     size_t i = 0;
-    for (; i + 32 <= words; i += 32)
+    for (; i + 32 <= words; i += 32) {
+        for (int l = 0; l < 4; l++)
+            OPS_PREFETCH((const char *)(p + i + 8 * l) + OPS_PREFETCH_BYTES);
 #pragma omp simd
         for (int j = 0; j < 8; j++)
             acc[j] ^= p[i + j] ^ p[i + 8 + j] ^ p[i + 16 + j] ^ p[i + 24 + j];
+    }
     uint64_t x = 0;
     for (; i < words; i++)
         x ^= p[i];
