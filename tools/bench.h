@@ -136,7 +136,8 @@ void bench_run_summarize(bench_run *r, int tokens);
 #define BENCH_MATRIX_BATCH 10
 enum { BENCH_MX_F32, BENCH_MX_BF16, BENCH_MX_F16, BENCH_MX_ONE_THREAD, BENCH_MX_BATCHED, BENCH_MX_ROWS };
 
-/* One configuration of the matrix: the model opened once, R timed generations. */
+/* One configuration of the matrix: the model opened once, R timed generations,
+ * rep i of every row run before rep i + 1 of any. */
 typedef struct {
     const char *setting;                  /* "decode", "batched" */
     char label[40];                       /* "f32", "f32 1 thread", ...: progress and CSV */
@@ -147,9 +148,13 @@ typedef struct {
     size_t weight_bytes;                  /* weights read per decode step, this dtype */
     int probed;                           /* bandwidth probed (every batch-1 row) */
     int probe_is_dram;                    /* no weight-sized buffer: the 1 GiB one stood in */
-    double gbps_before, gbps_after, gbps; /* footprint probes right before/after the reps; their mean */
-    double bound_tok_s, frac_bound;
-    double ratio;                         /* 0 for the reference row (f32, all threads) */
+    int n_probe;
+    double probe_gbps[BENCH_MAX_PROBES];  /* footprint probes: before the first rep, after each */
+    double gbps_before, gbps_after, gbps; /* the first and the last of them; their median */
+    double rep_frac[BENCH_MAX_REPS];      /* each rep against the probes either side of it */
+    double bound_tok_s, frac_bound;       /* gbps / weight_bytes; median of rep_frac */
+    double rep_ratio[BENCH_MAX_REPS];     /* ratio of rep i to rep i of the reference row */
+    double ratio;                         /* their median; 0 for the reference row (f32, all threads) */
     const char *ratio_key;                /* what ratio is, for the CSV */
     char ratio_what[48];                  /* and for people: "0.93× f32" */
     int reps_identical;                   /* every rep drew the same tokens (sequence 0) */
@@ -174,7 +179,8 @@ typedef struct {
 
 /* Measures the matrix for one shape under r's settings (r->threads threads,
  * r->tokens, r->reps); dram stands in for a probe buffer that cannot be had.
- * One model in memory at a time. 0, or 1 after printing why. */
+ * Every configuration is open at once and their reps are interleaved, so the
+ * drift of a shared machine hits all rows alike. 0, or 1 after printing why. */
 int bench_matrix_measure(bench_matrix *mx, const bench_report *r, const char *shape, const bench_buf *dram);
 /* The markdown document of the matrix: machine, decode table, tokens check, prefill table. */
 void bench_matrix_print(FILE *f, const bench_matrix *mx);

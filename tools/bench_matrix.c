@@ -2,8 +2,9 @@
  * the library can, side by side in one run so the ratios between them hold
  * on a noisy shared machine: f32, bf16 and f16 weights on all threads, f32
  * on one thread, a batch of 10 sequences against one, and the 128-token
- * prefill on all threads and on one. Each configuration opens its own model,
- * and closes it before the next, so one arena is in memory at a time.
+ * prefill on all threads and on one. Every configuration is open at once and
+ * their runs are interleaved (run 1 of each, then run 2, ...), so drift hits
+ * every row alike and each ratio is taken run by run.
  * The tables are written by tools/bench_report.c. */
 #include "tools/bench.h"
 #include "tools/cli.h"
@@ -18,8 +19,10 @@ typedef struct {
     const char *dir;                  /* the model folder */
     const bench_buf *dram;
     int tokens, reps;
-    int32_t *ref;                     /* the first rep of the f32 all-threads row */
-    int32_t *first;                   /* the first rep of the row being timed */
+    kvgpt_model *m[BENCH_MX_ROWS];    /* every configuration, open at once */
+    bench_buf foot[BENCH_MX_ROWS];    /* probe buffers, one per distinct weight size (owner row) */
+    const bench_buf *probe[BENCH_MX_ROWS];
+    int32_t *first[BENCH_MX_ROWS];    /* each row's first rep */
     int32_t *toks;                    /* this rep's */
 } matrix_ctx;
 
@@ -36,51 +39,65 @@ static void setup_row(bench_matrix_row *row, const char *setting, const char *la
     row->same_as_f32 = -1;
 }
 
-/* Read bandwidth over a buffer as large as this dtype's weights, on the row's threads. */
-static double probe_footprint(const matrix_ctx *c, const bench_matrix_row *row, const bench_buf *foot)
+/* Opens row i's configuration, warms it up and finds it a probe buffer as
+ * large as its weights (shared with an earlier row of the same size). */
+static int open_row(matrix_ctx *c, int i)
 {
-    return bench_probe_read(row->probe_is_dram ? c->dram : foot, row->threads);
-}
-
-/* The timed reps of one row; batch-1 rows between two footprint probes. */
-static int time_row(matrix_ctx *c, kvgpt_model *m, bench_matrix_row *row)
-{
-    size_t tok_bytes = sizeof(int32_t) * (size_t)c->tokens;
-    bench_buf foot = {NULL, 0};
+    bench_matrix_row *row = &c->mx->rows[i];
+    if (bench_open(c->dir, row->threads, row->dtype, row->batch, &c->m[i])) return 1;
+    c->mx->cfg = *kvgpt_model_config(c->m[i]);
+    row->weight_bytes = bench_weight_bytes_per_token(kvgpt_model_plan(c->m[i]));
+    fprintf(stderr, "kvgpt bench: %s %s: %.1f MB of weights read per step, %.0f MB of arena\n", c->mx->shape,
+            row->label, row->weight_bytes / 1e6, kvgpt_model_arena_used(c->m[i]) / 1e6);
+    if (bench_warmup(c->m[i])) return 1;
     row->probed = row->batch == 1;
-    if (row->probed && bench_buf_init(&foot, row->weight_bytes)) {
+    if (!row->probed) return 0;
+    for (int j = 0; j < i; j++)
+        if (c->foot[j].buf && c->foot[j].bytes == row->weight_bytes) {
+            c->probe[i] = &c->foot[j];
+            return 0;
+        }
+    if (bench_buf_init(&c->foot[i], row->weight_bytes)) {
         fprintf(stderr, "kvgpt bench: %s %s: no memory for a %.0f MB probe buffer: bounding with the DRAM probe\n",
                 c->mx->shape, row->label, row->weight_bytes / 1e6);
+        c->foot[i].buf = NULL;
         row->probe_is_dram = 1;
+        c->probe[i] = c->dram;
+    } else {
+        c->probe[i] = &c->foot[i];
     }
+    return 0;
+}
+
+static void probe_row(matrix_ctx *c, int i)
+{
+    bench_matrix_row *row = &c->mx->rows[i];
+    if (row->probed && row->n_probe < BENCH_MAX_PROBES)
+        row->probe_gbps[row->n_probe++] = bench_probe_read(c->probe[i], row->threads);
+}
+
+/* Rep `rep` of row i, and the probe after it. */
+static int time_rep(matrix_ctx *c, int i, int rep)
+{
+    bench_matrix_row *row = &c->mx->rows[i];
+    size_t tok_bytes = sizeof(int32_t) * (size_t)c->tokens;
     bench_progress pr = {c->mx->shape, row->label, 0, c->reps, c->tokens, 0, 0, 0.0, c->toks};
     kvgpt_gen_options g;
     bench_gen_defaults(&g, c->tokens, 1);
     g.n_seq = row->batch;
-    if (row->probed) row->gbps_before = probe_footprint(c, row, &foot);
-    for (int rep = 0; rep < c->reps; rep++) {
-        kvgpt_gen_result res;
-        if (bench_timed_generate(m, &g, &pr, rep + 1, &row->run.rep_s[rep], &res)) {
-            free(foot.buf);
-            return 1;
-        }
-        row->run.rep_first_s[rep] = res.prefill_s;
-        row->run.recomputes = res.recomputes;
-        if (rep == 0) memcpy(c->first, c->toks, tok_bytes);
-        else if (memcmp(c->first, c->toks, tok_bytes) != 0) row->reps_identical = 0;
-        bench_log_rep(&pr, row->run.rep_s[rep]);
-    }
-    if (row->probed) row->gbps_after = probe_footprint(c, row, &foot);
-    free(foot.buf);
-
-    row->run.n_rep = c->reps;
-    bench_run_summarize(&row->run, c->tokens);
-    row->tok_s = row->batch * row->run.tok_s;
-    row->ms_tok = 1e3 / row->tok_s;
+    if (rep == 0) probe_row(c, i);
+    kvgpt_gen_result res;
+    if (bench_timed_generate(c->m[i], &g, &pr, rep + 1, &row->run.rep_s[rep], &res)) return 1;
+    row->run.rep_first_s[rep] = res.prefill_s;
+    row->run.recomputes = res.recomputes;
+    if (rep == 0) memcpy(c->first[i], c->toks, tok_bytes);
+    else if (memcmp(c->first[i], c->toks, tok_bytes) != 0) row->reps_identical = 0;
+    bench_log_rep(&pr, row->run.rep_s[rep]);
     if (row->probed) {
-        row->gbps = 0.5 * (row->gbps_before + row->gbps_after);
-        row->bound_tok_s = row->gbps * 1e9 / (double)row->weight_bytes;
-        row->frac_bound = row->tok_s / row->bound_tok_s;
+        probe_row(c, i);
+        double gbps = 0.5 * (row->probe_gbps[row->n_probe - 2] + row->probe_gbps[row->n_probe - 1]);
+        double tok_s = row->batch * c->tokens / row->run.rep_s[rep];
+        row->rep_frac[rep] = tok_s / (gbps * 1e9 / (double)row->weight_bytes);
     }
     return 0;
 }
@@ -104,50 +121,48 @@ static int time_prefill(matrix_ctx *c, kvgpt_model *m, int threads, bench_matrix
     return 0;
 }
 
-/* Opens the row's configuration, warms it up, times it (and the prefill when
- * asked), closes it. */
-static int run_config(matrix_ctx *c, bench_matrix_row *row, bench_matrix_prefill *prefill)
+/* Medians, bounds, ratios (rep by rep against the f32 row), and the one verdict on the tokens. */
+static void finish(matrix_ctx *c)
 {
-    kvgpt_model *m = NULL;
-    if (bench_open(c->dir, row->threads, row->dtype, row->batch, &m)) return 1;
-    c->mx->cfg = *kvgpt_model_config(m);
-    row->weight_bytes = bench_weight_bytes_per_token(kvgpt_model_plan(m));
-    fprintf(stderr, "kvgpt bench: %s %s: %.1f MB of weights read per step, %.0f MB of arena\n", c->mx->shape,
-            row->label, row->weight_bytes / 1e6, kvgpt_model_arena_used(m) / 1e6);
-    int rc = bench_warmup(m);
-    if (!rc && prefill) rc = time_prefill(c, m, row->threads, prefill);
-    if (!rc) rc = time_row(c, m, row);
-    kvgpt_close(m);
-    if (rc) return 1;
-    if (row == &c->mx->rows[BENCH_MX_F32]) {
-        memcpy(c->ref, c->first, sizeof(int32_t) * (size_t)c->tokens);
-    } else if (row->dtype == KVGPT_DTYPE_F32) {
-        /* Bitwise deterministic across thread counts, and a batch samples
-         * its sequence 0 with the seed of a lone sequence. */
-        row->same_as_f32 = memcmp(c->ref, c->first, sizeof(int32_t) * (size_t)c->tokens) == 0;
+    bench_matrix *mx = c->mx;
+    bench_matrix_row *rows = mx->rows, *f32 = &rows[BENCH_MX_F32];
+    const int n = c->reps;
+    for (int i = 0; i < BENCH_MX_ROWS; i++) {
+        bench_matrix_row *row = &rows[i];
+        row->run.n_rep = n;
+        bench_run_summarize(&row->run, c->tokens);
+        row->tok_s = row->batch * row->run.tok_s;
+        row->ms_tok = 1e3 / row->tok_s;
+        if (row->probed) {
+            row->gbps_before = row->probe_gbps[0];
+            row->gbps_after = row->probe_gbps[row->n_probe - 1];
+            row->gbps = bench_median(row->probe_gbps, row->n_probe);
+            row->bound_tok_s = row->gbps * 1e9 / (double)row->weight_bytes;
+            row->frac_bound = bench_median(row->rep_frac, n);
+        }
+        if (i != BENCH_MX_F32 && row->dtype == KVGPT_DTYPE_F32)
+            row->same_as_f32 = memcmp(c->first[BENCH_MX_F32], c->first[i], sizeof(int32_t) * (size_t)c->tokens) == 0;
     }
-    return 0;
-}
-
-/* The ratio columns, and the one verdict on the tokens. */
-static void finish(bench_matrix *mx)
-{
-    bench_matrix_row *f32 = &mx->rows[BENCH_MX_F32], *rows = mx->rows;
+    for (int r = 0; r < n; r++) {
+        double t = f32->run.rep_s[r];
+        rows[BENCH_MX_BF16].rep_ratio[r] = t / rows[BENCH_MX_BF16].run.rep_s[r];
+        rows[BENCH_MX_F16].rep_ratio[r] = t / rows[BENCH_MX_F16].run.rep_s[r];
+        rows[BENCH_MX_ONE_THREAD].rep_ratio[r] = rows[BENCH_MX_ONE_THREAD].run.rep_s[r] / t;
+        rows[BENCH_MX_BATCHED].rep_ratio[r] = rows[BENCH_MX_BATCHED].run.rep_s[r] / t;
+    }
+    for (int i = BENCH_MX_BF16; i < BENCH_MX_ROWS; i++) rows[i].ratio = bench_median(rows[i].rep_ratio, n);
     for (int i = BENCH_MX_BF16; i <= BENCH_MX_F16; i++) {
-        rows[i].ratio = rows[i].tok_s / f32->tok_s;
         rows[i].ratio_key = "tok_s_over_f32";
         snprintf(rows[i].ratio_what, sizeof rows[i].ratio_what, "%.2f× f32", rows[i].ratio);
     }
     bench_matrix_row *one = &rows[BENCH_MX_ONE_THREAD], *bat = &rows[BENCH_MX_BATCHED];
-    one->ratio = f32->tok_s / one->tok_s;
     one->ratio_key = "all_threads_over_1";
     snprintf(one->ratio_what, sizeof one->ratio_what, "%.2f× (all threads over 1)", one->ratio);
-    bat->ratio = bat->run.median_s / f32->run.median_s;
     bat->ratio_key = "time_batch_over_1";
     snprintf(bat->ratio_what, sizeof bat->ratio_what, "time %d vs 1: %.2f (target ≤ 2.0)", bat->batch, bat->ratio);
     mx->tokens_identical = 1;
     for (int i = 0; i < BENCH_MX_ROWS; i++)
-        if (!mx->rows[i].reps_identical || mx->rows[i].same_as_f32 == 0) mx->tokens_identical = 0;
+        if (!rows[i].reps_identical || rows[i].same_as_f32 == 0) mx->tokens_identical = 0;
 }
 
 int bench_matrix_measure(bench_matrix *mx, const bench_report *r, const char *shape, const bench_buf *dram)
@@ -167,27 +182,39 @@ int bench_matrix_measure(bench_matrix *mx, const bench_report *r, const char *sh
     setup_row(&rows[BENCH_MX_ONE_THREAD], "decode", "f32 1 thread", 1, KVGPT_DTYPE_F32, 1);
     setup_row(&rows[BENCH_MX_BATCHED], "batched", batched, r->threads, KVGPT_DTYPE_F32, BENCH_MATRIX_BATCH);
 
-    matrix_ctx c = {mx, dir, dram, r->tokens, r->reps, NULL, NULL, NULL};
+    matrix_ctx c;
+    memset(&c, 0, sizeof c);
+    c.mx = mx;
+    c.dir = dir;
+    c.dram = dram;
+    c.tokens = r->tokens;
+    c.reps = r->reps;
     size_t tok_bytes = sizeof(int32_t) * (size_t)r->tokens;
-    c.ref = malloc(tok_bytes);
-    c.first = malloc(tok_bytes);
-    c.toks = malloc(tok_bytes);
     int rc = 1;
-    if (!c.ref || !c.first || !c.toks) {
-        cli_error("bench", "out of memory");
-        goto done;
-    }
+    if (!(c.toks = malloc(tok_bytes))) goto oom;
+    for (int i = 0; i < BENCH_MX_ROWS; i++)
+        if (!(c.first[i] = malloc(tok_bytes))) goto oom;
     mx->load_before = bench_load_avg();
-    for (int i = 0; i < BENCH_MX_ROWS; i++) {
-        bench_matrix_prefill *p = i == BENCH_MX_F32 ? &mx->prefill[0] : i == BENCH_MX_ONE_THREAD ? &mx->prefill[1] : NULL;
-        if (run_config(&c, &rows[i], p)) goto done;
-    }
+    for (int i = 0; i < BENCH_MX_ROWS; i++)
+        if (open_row(&c, i)) goto done;
+    if (time_prefill(&c, c.m[BENCH_MX_F32], rows[BENCH_MX_F32].threads, &mx->prefill[0]) ||
+        time_prefill(&c, c.m[BENCH_MX_ONE_THREAD], 1, &mx->prefill[1]))
+        goto done;
+    for (int rep = 0; rep < c.reps; rep++)
+        for (int i = 0; i < BENCH_MX_ROWS; i++)
+            if (time_rep(&c, i, rep)) goto done;
     mx->load_after = bench_load_avg();
-    finish(mx);
+    finish(&c);
     rc = 0;
+    goto done;
+oom:
+    cli_error("bench", "out of memory");
 done:
-    free(c.ref);
-    free(c.first);
+    for (int i = 0; i < BENCH_MX_ROWS; i++) {
+        kvgpt_close(c.m[i]);
+        free(c.foot[i].buf);
+        free(c.first[i]);
+    }
     free(c.toks);
     return rc;
 }

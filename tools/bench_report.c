@@ -404,11 +404,14 @@ void bench_matrix_print(FILE *f, const bench_matrix *mx)
     matrix_tokens_md(f, mx);
     fprintf(f, "\n%d new tokens per sequence after the prompt <|endoftext|> (id 50256), temperature 0.8, top_k 200, "
                "seed 1337 (sequence i of a batch: 1337 + i), never stopping at end-of-text; median of %d run%s per "
-               "row, each configuration opened alone and warmed up with %d untimed tokens. The batched row's tok/s "
+               "row. Every configuration is open at once, warmed up with %d untimed tokens, and the runs are "
+               "interleaved (run 1 of every row, then run 2, ...), so a shared machine's drift hits all rows alike; "
+               "each ratio is the median over runs of run i against run i of the f32 row. The batched row's tok/s "
                "counts the tokens of all %d sequences; its ratio is the wall time of that one generate over the f32 "
                "row's (one sequence, same tokens). Bound = read bandwidth / weight bytes per token of the row's "
-               "dtype, the bandwidth probed on the row's threads over a buffer as large as those weights, right "
-               "before and right after its runs (their mean).\n",
+               "dtype, the bandwidth probed on the row's threads over a buffer as large as those weights before "
+               "its first run and after each (their median); %% of bound is the median over runs of each run "
+               "against the probes either side of it.\n",
             r->tokens, r->reps, r->reps > 1 ? "s" : "", BENCH_WARMUP_TOKENS, w[BENCH_MX_BATCHED].batch);
     load_warning(f, r, mx->load_before > mx->load_after ? mx->load_before : mx->load_after);
     fprintf(f, "\nPrefill (f32, one forward over a %d-token prompt, median of %d after an untimed one; the FMA probe "
