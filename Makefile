@@ -15,7 +15,7 @@ endif
 
 BUILD := build/$(TARGET)$(if $(SAN),-san)
 
-WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-psabi
 CFLAGS  := -std=c99 $(OPT) -g $(ARCH) -ffp-contract=fast -fopenmp $(WARN) \
            -D_POSIX_C_SOURCE=200809L -Iinclude -I. -I$(BUILD)/gen -MMD -MP
 LDLIBS  := -fopenmp -lm
