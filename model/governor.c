@@ -16,21 +16,22 @@ int gov_threads(const gov_state *g)
     return g->cur;
 }
 
-/* The lower (upper) median: the middle value of an odd count, the lower
- * (upper) of the two middle ones of an even count. The window's lower median
- * is above a threshold only when most of its steps are; a trial's upper median
- * is below one only when most of its steps are. */
-static double median(const double *v, int n, int upper)
+/* Means, not medians: under contention a step is fast or very slow by turns,
+ * and the slow ones are what the threads cost. */
+static double mean(const double *v, int n)
 {
-    double s[GOV_WINDOW > GOV_TRIAL ? GOV_WINDOW : GOV_TRIAL];
-    memcpy(s, v, sizeof(double) * (size_t)n);
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && s[j] < s[j - 1]; j--) {
-            double t = s[j];
-            s[j] = s[j - 1];
-            s[j - 1] = t;
-        }
-    return n % 2 || upper ? s[n / 2] : s[n / 2 - 1];
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s += v[i];
+    return s / n;
+}
+
+/* Both halves of a full window slower than CONTENDED x the fastest step: a
+ * lasting slow-down, not one hiccup, and not a window only half into one
+ * (a trial then would be compared with steps from before it began). */
+static int contended(const gov_state *g)
+{
+    const int h = GOV_WINDOW / 2;
+    return mean(g->win_t, h) > GOV_CONTENDED * g->fastest && mean(g->win_t + h, h) > GOV_CONTENDED * g->fastest;
 }
 
 static void window_push(gov_state *g, double t)
@@ -45,7 +46,7 @@ static void window_push(gov_state *g, double t)
 /* A trial just ended: switch when the other setting was clearly faster. */
 static void trial_end(gov_state *g)
 {
-    double tm = median(g->trial_t, g->n_trial, 1), wm = median(g->win_t, g->n_win, 0);
+    double tm = mean(g->trial_t, g->n_trial), wm = mean(g->win_t, g->n_win);
     g->cooldown = GOV_COOLDOWN;
     if (tm < GOV_WIN * wm) {
         g->cur = g->cur == g->max ? 1 : g->max;
@@ -83,7 +84,13 @@ void gov_step(gov_state *g, double seconds, int rows)
         return;
     }
     if (g->n_win < GOV_WINDOW) return;
-    /* At all threads, try one only when the steps look contended; at one
-     * thread, try all of them again whenever the cooldown allows. */
-    if (g->cur != g->max || median(g->win_t, g->n_win, 0) > GOV_CONTENDED * g->fastest) g->trial = GOV_TRIAL;
+    /* At all threads, try one once at the start (a machine busy from the
+     * first step shows no slow-down), then only when the steps look
+     * contended; at one thread, try all of them again whenever the cooldown
+     * allows. */
+    if (g->cur != g->max || !g->tried || contended(g)) {
+        g->trial = GOV_TRIAL;
+        g->tried = 1;
+        g->trials++;
+    }
 }

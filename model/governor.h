@@ -8,8 +8,10 @@
  * may change the count between steps without changing a single token; this
  * decides when, from the step times alone:
  *
- *   - at all threads, a step window whose median is well above the fastest
- *     step seen (CONTENDED) triggers a short trial at one thread;
+ *   - at all threads, the first full window of steps, and later a window
+ *     whose halves are both well above the fastest step seen (CONTENDED), trigger
+ *     a short trial at one thread (a machine busy from the start shows no
+ *     slow-down: hence the first one, GOV_TRIAL steps once per model);
  *   - a trial that beats the window by a clear margin switches; one that
  *     does not re-bases "fastest" to the window (steps also grow slower as the
  *     context fills, which is not contention) and waits a little: the next
@@ -21,10 +23,10 @@
 #ifndef KVGPT_GOVERNOR_H
 #define KVGPT_GOVERNOR_H
 
-#define GOV_WINDOW 8        /* steps whose median stands for the current setting */
+#define GOV_WINDOW 8        /* steps whose mean stands for the current setting */
 #define GOV_TRIAL 4         /* steps of a trial */
-#define GOV_CONTENDED 1.5   /* window median / fastest step that suggests contention */
-#define GOV_WIN 0.85        /* a trial must take at most this fraction of the window's time */
+#define GOV_CONTENDED 1.5   /* window mean / fastest step that suggests contention */
+#define GOV_WIN 0.85        /* a trial's mean step must take at most this fraction of the window's */
 #define GOV_COOLDOWN 64     /* steps after a switch, or a trial at one thread, before the next trial */
 #define GOV_RETRY 16        /* steps after a trial of one thread that lost */
 
@@ -40,6 +42,8 @@ typedef struct {
     int cooldown;            /* steps before the next trial may start */
     int rows;                /* rows per step of the steps in the window */
     int switches;            /* settings changed so far */
+    int tried;               /* the first trial has been made */
+    int trials;              /* trials so far */
 } gov_state;
 
 void gov_init(gov_state *g, int max_threads);
