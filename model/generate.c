@@ -81,12 +81,12 @@ static kvgpt_status flush(kvgpt_model *m, const kvgpt_gen_options *g, kvgpt_gen_
     if (n_members == 0) return KVGPT_OK;
     /* Decode steps (one row per sequence) are timed for the governor; the
      * thread count never changes the bits, only how long the step takes. */
-    int before = m->gov.switches;
-    if (m->gov.max > 1) port_set_threads(m->port, gov_threads(&m->gov));
-    double t0 = now_s();
+    const int governed = m->gov.max > 1, before = m->gov.switches;
+    if (governed) port_set_threads(m->port, gov_threads(&m->gov));
+    double t0 = governed ? now_s() : 0.0;
     kvgpt_status st = model_forward_rows(m, n_rows, n_members, err);
     if (st) return st;
-    if (n_rows == n_members) gov_step(&m->gov, now_s() - t0, n_rows);
+    if (governed && n_rows == n_members) gov_step(&m->gov, now_s() - t0, n_rows);
     res->thread_switches += m->gov.switches - before;
     size_t V = (size_t)m->cfg.vocab_size;
     for (int i = 0; i < n_members; i++) {

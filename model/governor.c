@@ -88,9 +88,8 @@ void gov_step(gov_state *g, double seconds, int rows)
      * first step shows no slow-down), then only when the steps look
      * contended; at one thread, try all of them again whenever the cooldown
      * allows. */
-    if (g->cur != g->max || !g->tried || contended(g)) {
+    if (g->cur != g->max || g->trials == 0 || contended(g)) {
         g->trial = GOV_TRIAL;
-        g->tried = 1;
         g->trials++;
     }
 }

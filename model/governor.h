@@ -42,8 +42,7 @@ typedef struct {
     int cooldown;            /* steps before the next trial may start */
     int rows;                /* rows per step of the steps in the window */
     int switches;            /* settings changed so far */
-    int tried;               /* the first trial has been made */
-    int trials;              /* trials so far */
+    int trials;              /* trials so far (the first one comes with the first full window) */
 } gov_state;
 
 void gov_init(gov_state *g, int max_threads);

@@ -75,40 +75,39 @@ static void assert_clean(const char *what, const char *log, int rc, int possible
         ck_assert_msg(strstr(log, "possibly lost: 0 bytes") != NULL, "%s: memory possibly lost:\n%s", what, log);
 }
 
+/* One whole generation of `kvgpt sample --model FIXTURE args` under memcheck;
+ * leaks of leak_kinds are errors, and possible_too also demands that
+ * nothing be possibly lost. */
+static void memcheck_sample(const char *fixture, const char *args, const char *leak_kinds, int possible_too)
+{
+    if (!tf_dir()) return;
+    const char *tool = mc_tool();
+    if (!tool) return;
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "sample --model %s %s", tf_path(fixture), args);
+    int rc;
+    char *log = memcheck(tool, leak_kinds, cmd, &rc);
+    assert_clean(cmd, log, rc, possible_too);
+    free(log);
+}
+
 /* Char model, one thread (no OpenMP pool): 100 tokens past a 64-token
  * context (window shift), two sequences batched, cache on; everything
  * malloc'd is freed by exit, nothing even possibly lost. */
 START_TEST(test_char_model_batched_shift)
 {
-    if (!tf_dir()) return;
-    const char *tool = mc_tool();
-    if (!tool) return;
-    char args[2048];
-    snprintf(args, sizeof args,
-             "sample --model %s --max_new_tokens 100 --num_samples 2 --batch 2 --threads 1 --window shift",
-             tf_path("shakespeare_char"));
-    int rc;
-    char *log = memcheck(tool, "definite,indirect,possible", args, &rc);
-    assert_clean("shakespeare_char, batch 2, shift", log, rc, 1);
-    free(log);
+    memcheck_sample("shakespeare_char", "--max_new_tokens 100 --num_samples 2 --batch 2 --threads 1 --window shift",
+                    "definite,indirect,possible", 1);
 }
 END_TEST
 
 /* The cache off (nanoGPT's recompute), half-precision weights and cache. */
 START_TEST(test_char_model_nocache_half)
 {
-    if (!tf_dir()) return;
-    const char *tool = mc_tool();
-    if (!tool) return;
-    char args[2048];
-    snprintf(args, sizeof args,
-             "sample --model %s --max_new_tokens 40 --num_samples 1 --threads 1 --kv-cache off --dtype bf16 "
-             "--kv-dtype f16 --window exact",
-             tf_path("shakespeare_char"));
-    int rc;
-    char *log = memcheck(tool, "definite,indirect,possible", args, &rc);
-    assert_clean("shakespeare_char, no cache, bf16/f16", log, rc, 1);
-    free(log);
+    memcheck_sample("shakespeare_char",
+                    "--max_new_tokens 40 --num_samples 1 --threads 1 --kv-cache off --dtype bf16 --kv-dtype f16 "
+                    "--window exact",
+                    "definite,indirect,possible", 1);
 }
 END_TEST
 
@@ -117,16 +116,8 @@ END_TEST
  * "possibly lost": only definite and indirect losses count here. */
 START_TEST(test_bpe_model_two_threads)
 {
-    if (!tf_dir()) return;
-    const char *tool = mc_tool();
-    if (!tool) return;
-    char args[2048];
-    snprintf(args, sizeof args, "sample --model %s --start \"Hello, world\" --max_new_tokens 24 --num_samples 1 --threads 2",
-             tf_path("gpt2_tiny_hf"));
-    int rc;
-    char *log = memcheck(tool, "definite,indirect", args, &rc);
-    assert_clean("gpt2_tiny_hf, BPE prompt, 2 threads", log, rc, 0);
-    free(log);
+    memcheck_sample("gpt2_tiny_hf", "--start \"Hello, world\" --max_new_tokens 24 --num_samples 1 --threads 2",
+                    "definite,indirect", 0);
 }
 END_TEST
 

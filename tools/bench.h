@@ -88,6 +88,9 @@ typedef struct {
 int bench_buf_init(bench_buf *b, size_t bytes);
 /* ops_probe_read_gbps over the whole buffer on `threads` threads (0: all). */
 double bench_probe_read(const bench_buf *b, int threads);
+/* One timed run of tok_s against the bound of the two probes either side of
+ * it (the last two of probes[0..n)): tok_s / (mean GB/s / weight bytes). */
+double bench_frac_of_bound(double tok_s, const double *probes, int n, size_t weight_bytes);
 /* The 1-minute load average; -1 when unknown. */
 double bench_load_avg(void);
 /* dir = models/shape; writes a random-weight model there when it has no
@@ -150,7 +153,7 @@ typedef struct {
     int probe_is_dram;                    /* no weight-sized buffer: the 1 GiB one stood in */
     int n_probe;
     double probe_gbps[BENCH_MAX_PROBES];  /* footprint probes: before the first rep, after each */
-    double gbps_before, gbps_after, gbps; /* the first and the last of them; their median */
+    double gbps;                          /* their median */
     double rep_frac[BENCH_MAX_REPS];      /* each rep against the probes either side of it */
     double bound_tok_s, frac_bound;       /* gbps / weight_bytes; median of rep_frac */
     double rep_ratio[BENCH_MAX_REPS];     /* ratio of rep i to rep i of the reference row */

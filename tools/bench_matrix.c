@@ -95,9 +95,8 @@ static int time_rep(matrix_ctx *c, int i, int rep)
     bench_log_rep(&pr, row->run.rep_s[rep]);
     if (row->probed) {
         probe_row(c, i);
-        double gbps = 0.5 * (row->probe_gbps[row->n_probe - 2] + row->probe_gbps[row->n_probe - 1]);
-        double tok_s = row->batch * c->tokens / row->run.rep_s[rep];
-        row->rep_frac[rep] = tok_s / (gbps * 1e9 / (double)row->weight_bytes);
+        row->rep_frac[rep] = bench_frac_of_bound(row->batch * c->tokens / row->run.rep_s[rep], row->probe_gbps,
+                                                 row->n_probe, row->weight_bytes);
     }
     return 0;
 }
@@ -134,8 +133,6 @@ static void finish(matrix_ctx *c)
         row->tok_s = row->batch * row->run.tok_s;
         row->ms_tok = 1e3 / row->tok_s;
         if (row->probed) {
-            row->gbps_before = row->probe_gbps[0];
-            row->gbps_after = row->probe_gbps[row->n_probe - 1];
             row->gbps = bench_median(row->probe_gbps, row->n_probe);
             row->bound_tok_s = row->gbps * 1e9 / (double)row->weight_bytes;
             row->frac_bound = bench_median(row->rep_frac, n);

@@ -442,8 +442,8 @@ static int write_matrix_csv(const char *dir, const bench_matrix *mx)
                 w->threads, dtype_name(w->dtype), w->batch, r->tokens, w->run.n_rep, w->run.median_s, w->run.min_s,
                 w->run.max_s, w->tok_s, w->ms_tok, w->weight_bytes);
         if (w->probed)
-            fprintf(f, "%.3f,%.3f,%.3f,%d,%.4f,%.4f,", w->gbps_before, w->gbps_after, w->gbps, w->probe_is_dram,
-                    w->bound_tok_s, w->frac_bound);
+            fprintf(f, "%.3f,%.3f,%.3f,%d,%.4f,%.4f,", w->probe_gbps[0], w->probe_gbps[w->n_probe - 1], w->gbps,
+                    w->probe_is_dram, w->bound_tok_s, w->frac_bound);
         else
             fprintf(f, ",,,,,,");
         if (w->ratio_key) fprintf(f, "%.4f,%s,", w->ratio, w->ratio_key);

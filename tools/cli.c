@@ -110,6 +110,12 @@ void cli_usage(const char *cmd, const char *summary, const cli_opt *opts, int n_
     for (int i = 0; i < n_opts; i++) printf("  --%-18s %s\n", opts[i].name, opts[i].help);
 }
 
+int cli_on_off(const char *s)
+{
+    if (!s) return -1;
+    return strcmp(s, "on") == 0 ? 1 : strcmp(s, "off") == 0 ? 0 : -1;
+}
+
 int cli_dtype(const char *s)
 {
     if (!s) return -1;

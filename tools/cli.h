@@ -31,6 +31,8 @@ int cli_status(const char *cmd, kvgpt_status s, const kvgpt_error *err);
 
 /* "f32" | "f16" | "bf16" → dtype; -1 when unknown. */
 int cli_dtype(const char *s);
+/* "on" → 1, "off" → 0; -1 otherwise. */
+int cli_on_off(const char *s);
 /* Parses "1,2,3" into ids; returns the count, or -1 with a message. */
 int cli_ids(const char *cmd, const char *s, int32_t *ids, int cap);
 

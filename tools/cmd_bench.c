@@ -48,6 +48,12 @@ double bench_probe_read(const bench_buf *b, int threads)
     return ops_probe_read_gbps(b->buf, b->bytes, threads, BENCH_PROBE_REPS);
 }
 
+double bench_frac_of_bound(double tok_s, const double *probes, int n, size_t weight_bytes)
+{
+    double gbps = 0.5 * (probes[n - 2] + probes[n - 1]);
+    return tok_s / (gbps * 1e9 / (double)weight_bytes);
+}
+
 static void probe_footprint(const bench_buf *b, int threads, bench_model *bm)
 {
     if (bm->n_probe < BENCH_MAX_PROBES) bm->probe_gbps[bm->n_probe++] = bench_probe_read(b, threads);
@@ -289,8 +295,7 @@ static int time_setting(bench_ctx *x, bench_model *bm, int use_cache)
         }
         if (use_cache) {
             probe_footprint(x->probe, x->threads, bm);
-            double gbps = 0.5 * (bm->probe_gbps[bm->n_probe - 2] + bm->probe_gbps[bm->n_probe - 1]);
-            bm->rep_frac_bound[rep] = (x->tokens / t) / (gbps * 1e9 / (double)bm->weight_bytes);
+            bm->rep_frac_bound[rep] = bench_frac_of_bound(x->tokens / t, bm->probe_gbps, bm->n_probe, bm->weight_bytes);
         }
         bench_log_rep(&pr, t);
     }

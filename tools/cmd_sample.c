@@ -100,10 +100,9 @@ int cmd_sample(int argc, char **argv)
     if (!model) return cli_error("sample", "--model DIR is required");
     if (num_samples < 1) return cli_error("sample", "--num_samples must be at least 1, not %d", num_samples);
     if (batch < 1 || batch > 64) return cli_error("sample", "--batch must be 1..64, not %d", batch);
-    if (strcmp(kv, "on") != 0 && strcmp(kv, "off") != 0)
-        return cli_error("sample", "--kv-cache must be on or off, not \"%s\"", kv);
-    if (strcmp(adapt, "on") != 0 && strcmp(adapt, "off") != 0)
-        return cli_error("sample", "--adapt-threads must be on or off, not \"%s\"", adapt);
+    const int cache_on = cli_on_off(kv), adapt_on = cli_on_off(adapt);
+    if (cache_on < 0) return cli_error("sample", "--kv-cache must be on or off, not \"%s\"", kv);
+    if (adapt_on < 0) return cli_error("sample", "--adapt-threads must be on or off, not \"%s\"", adapt);
     kvgpt_gen_options g;
     kvgpt_gen_options_default(&g);
     if (strcmp(window, "shift") == 0) g.window = KVGPT_WINDOW_SHIFT;
@@ -118,7 +117,7 @@ int cmd_sample(int argc, char **argv)
     o.model_dir = model;
     o.batch = batch < num_samples ? batch : num_samples;
     o.threads = threads;
-    o.adapt_threads = strcmp(adapt, "on") == 0;
+    o.adapt_threads = adapt_on;
     o.weight_dtype = (kvgpt_dtype)wd;
     o.kv_dtype = (kvgpt_dtype)kd;
     kvgpt_model *m;
@@ -183,7 +182,7 @@ int cmd_sample(int argc, char **argv)
     double tot_tokens[2] = {0, 0}, tot_time[2] = {0, 0};
     int identical = 1;
     for (int pass = 0; pass < (compare ? 2 : 1); pass++) {
-        g.use_cache = compare ? pass == 0 : strcmp(kv, "on") == 0;
+        g.use_cache = compare ? pass == 0 : cache_on;
         const char *label = g.use_cache ? "kv-cache on" : "kv-cache off";
         for (int first = 0; first < num_samples; first += o.batch) {
             int n = num_samples - first < o.batch ? num_samples - first : o.batch;

@@ -7,8 +7,7 @@
  * can be reached); encoding the file's own bytes either fails cleanly or
  * gives ids that spell those bytes back, and text made of the vocabulary's
  * own tokens always encodes. */
-#include "fuzz_common.h"
-#include "loader/loader.h"
+#include "fuzz_vocab.h"
 
 static void check_encode(const cv_vocab *v, const uint8_t *text, size_t len)
 {
@@ -48,10 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (st) {
         fz_check_failure(st, &err);
     } else {
-        FZ_CHECK(v.n == vocab_size, "n %d vs vocab_size %d", v.n, vocab_size);
-        for (int i = 0; i < v.n; i++)
-            FZ_CHECK(v.offsets[i] < v.offsets[i + 1], "token %d empty or offsets out of order", i);
-        FZ_CHECK((char *)v.bytes + v.offsets[v.n] <= (char *)table + tb, "tokens past the table");
+        fz_check_vocab(&v, vocab_size, table, tb);
         check_encode(&v, data + 2, size - 2);
         uint8_t text[256];
         size_t len = 0;

@@ -7,21 +7,8 @@
  * encodes and spells back. (Tokens that are not one UTF-8 character, e.g.
  * "C\xa9", are accepted by the loader but cannot always be reached by the
  * encoder; see the fuzz report: a validation gap, not a memory error.) */
-#include "fuzz_common.h"
+#include "fuzz_vocab.h"
 #include "loader/ckpt.h"
-
-/* 1 when s[0..n) is exactly one well-formed UTF-8 character. */
-static int one_char(const unsigned char *s, size_t n)
-{
-    size_t need = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
-                : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
-    if (need != n) return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    if (n == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))) return 0;
-    if (n == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))) return 0;
-    return 1;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -38,16 +25,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (st) {
         fz_check_failure(st, &err);
     } else {
-        FZ_CHECK(v.n == vocab_size, "n %d vs vocab_size %d", v.n, vocab_size);
-        for (int i = 0; i < v.n; i++)
-            FZ_CHECK(v.offsets[i] < v.offsets[i + 1], "token %d empty or offsets out of order", i);
-        FZ_CHECK(v.bytes + v.offsets[v.n] <= (char *)table + tb, "tokens past the table");
+        fz_check_vocab(&v, vocab_size, table, tb);
         /* Text made of the vocabulary's own tokens, reversed: encodes and spells back. */
         char text[256];
         size_t len = 0;
         for (int i = v.n - 1; i >= 0; i--) {
             size_t tl = v.offsets[i + 1] - v.offsets[i];
-            if (!one_char((const unsigned char *)v.bytes + v.offsets[i], tl)) continue;
+            if (!cv_one_char(v.bytes + v.offsets[i], tl)) continue;
             if (len + tl > sizeof text) break;
             memcpy(text + len, v.bytes + v.offsets[i], tl);
             len += tl;
