@@ -26,7 +26,7 @@ endif
 
 # The library: everything but the port is target-independent.
 CORE_SRC := $(wildcard common/*.c arena/*.c loader/*.c cache/*.c model/*.c tokenizer/*.c)
-CPU_SRC  := $(wildcard ops/*.c) port/cpu.c
+CPU_SRC  := $(wildcard ops/*.c) port/cpu.c port/governor.c
 GEN_SRC  := $(BUILD)/gen/unicode_tables.c
 LIB_SRC  := $(CORE_SRC) $(CPU_SRC)
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/unicode_tables.o
@@ -63,7 +63,7 @@ NVCCFLAGS := -std=c++17 $(OPT) -g $(CUDA_ARCH) $(CUDA_DEFS) -Werror all-warnings
              -Xcompiler -Wall,-Wextra,-Werror,-Wshadow -Iinclude -I. -MMD -MP
 # What the host side needs of ops/ whatever the backend: f16/bf16 conversion
 # (loader, synth), the machine probes and ops_threads (bench).
-CUDA_HOST_OPS := ops/half.c ops/probe.c ops/rowwise.c
+CUDA_HOST_OPS := ops/probe.c ops/rowwise.c
 CUDA_SRC := $(wildcard cuda/*.cu)
 LIB_SRC  := $(CORE_SRC) $(CUDA_HOST_OPS)
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/unicode_tables.o \

@@ -146,10 +146,11 @@ static void release(port *p)
 }
 
 kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_bytes, void *workspace,
-                       size_t workspace_bytes, int threads, kvgpt_error *err)
+                       size_t workspace_bytes, int threads, int adapt_threads, kvgpt_error *err)
 {
     (void)device_bytes;
     (void)threads;
+    (void)adapt_threads;
     port *p = (port *)mem;
     memset(p, 0, sizeof *p);
     kvgpt_status s = need_device(err);
@@ -206,6 +207,25 @@ void port_set_threads(port *p, int threads)
 {
     (void)p;
     (void)threads;
+}
+
+/* No thread governor: the device is not shared the way CPU cores are. */
+void port_step_begin(port *p) { (void)p; }
+void port_step_end(port *p, int rows, int decode)
+{
+    (void)p;
+    (void)rows;
+    (void)decode;
+}
+int port_thread_switches(const port *p)
+{
+    (void)p;
+    return 0;
+}
+struct gov_state *port_governor(port *p)
+{
+    (void)p;
+    return NULL;
 }
 
 /* ---- copies ----
@@ -401,6 +421,49 @@ void port_attention(port *p, float *out, int ldo, const float *q, int ldq, const
         note(p, "port_attention", e);
         if (e != cudaSuccess) return;
     }
+}
+
+/* ---- sequence slots of the KV cache: one 2-D copy per call, a row per head ---- */
+static size_t kv_span(kvgpt_dtype dt, int hs, int n) { return (size_t)n * (size_t)hs * dtype_bytes(dt); }
+static size_t kv_slot_at(kvgpt_dtype dt, int n_head, int ctx, int hs, int seq)
+{
+    return (size_t)seq * (size_t)n_head * kv_span(dt, hs, ctx);
+}
+
+void port_kv_copy(port *p, void *cache, kvgpt_dtype kv_dtype, int n_head, int ctx, int hs, int src, int dst, int n)
+{
+    if (src == dst || n <= 0) return;
+    const size_t pitch = kv_span(kv_dtype, hs, ctx);
+    note(p, "port_kv_copy",
+         cudaMemcpy2DAsync((char *)cache + kv_slot_at(kv_dtype, n_head, ctx, hs, dst), pitch,
+                           (const char *)cache + kv_slot_at(kv_dtype, n_head, ctx, hs, src), pitch,
+                           kv_span(kv_dtype, hs, n), (size_t)n_head, cudaMemcpyDeviceToDevice, p->stream));
+}
+
+/* Both wait for the stream: the host buffer is the caller's on return. */
+kvgpt_status port_kv_read(port *p, void *host, const void *cache, kvgpt_dtype kv_dtype, int n_head, int ctx, int hs,
+                          int seq, int n)
+{
+    if (n <= 0) return KVGPT_OK;
+    cudaError_t e = cudaMemcpy2DAsync(host, kv_span(kv_dtype, hs, n),
+                                      (const char *)cache + kv_slot_at(kv_dtype, n_head, ctx, hs, seq),
+                                      kv_span(kv_dtype, hs, ctx), kv_span(kv_dtype, hs, n), (size_t)n_head,
+                                      cudaMemcpyDeviceToHost, p->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(p->stream);
+    note(p, "port_kv_read", e);
+    return e == cudaSuccess ? KVGPT_OK : KVGPT_ERR_BACKEND;
+}
+
+kvgpt_status port_kv_write(port *p, void *cache, const void *host, kvgpt_dtype kv_dtype, int n_head, int ctx, int hs,
+                           int seq, int n)
+{
+    if (n <= 0) return KVGPT_OK;
+    cudaError_t e = cudaMemcpy2DAsync((char *)cache + kv_slot_at(kv_dtype, n_head, ctx, hs, seq),
+                                      kv_span(kv_dtype, hs, ctx), host, kv_span(kv_dtype, hs, n),
+                                      kv_span(kv_dtype, hs, n), (size_t)n_head, cudaMemcpyHostToDevice, p->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(p->stream);
+    note(p, "port_kv_write", e);
+    return e == cudaSuccess ? KVGPT_OK : KVGPT_ERR_BACKEND;
 }
 
 void port_gather_rows(port *p, float *dst, const float *src, const int32_t *idx, int n, int c)

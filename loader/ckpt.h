@@ -1,7 +1,7 @@
 /* loader/ckpt.h — nanoGPT's own files without Python: ckpt.pt (a torch zip
  * holding a pickle and raw storages) read as the same st_file tensor table
- * the safetensors reader gives, and meta.pkl read as the same cv_vocab the
- * vocab.json reader gives.
+ * the safetensors reader gives; meta.pkl runs through the same interpreter
+ * (tokenizer/charmeta.c makes it a char vocabulary).
  *
  * The pickle is interpreted, never executed: only the opcodes torch.save and
  * pickle.dump write for these files (protocols 2 to 4), and only these
@@ -47,16 +47,6 @@ kvgpt_status ckpt_open(st_file *s, const char *path, size_t *scratch_bytes, kvgp
 kvgpt_status ckpt_parse(st_file *s, void *scratch, size_t scratch_bytes, kvgpt_error *err);
 /* ckpt_open + st_close: the plan's question, no memory taken. */
 kvgpt_status ckpt_plan(const char *path, size_t *scratch_bytes, kvgpt_config *cfg, kvgpt_error *err);
-
-/* ---- meta.pkl as a char vocabulary (loader/ckpt.c) -----------------------
- * {'vocab_size': V, 'itos': {id: char}, 'stoi': {char: id}}: itos gives the
- * tokens, stoi must be its exact inverse, vocab_size must be the model's. */
-
-/* Bytes of file_mem cv_load_meta needs for a meta.pkl of this size (the file,
- * its interpreter, an id table). table_bytes is cv_table_bytes(file_size, vocab_size). */
-size_t cv_meta_file_bytes(uint64_t file_size, int vocab_size);
-kvgpt_status cv_load_meta(cv_vocab *v, const char *path, int vocab_size, void *file_mem, size_t file_bytes,
-                          void *table_mem, size_t table_bytes, kvgpt_error *err);
 
 /* ---- internal to loader/: the zip directory (loader/zip.c) --------------- */
 #define ZIP_NAME_MAX 1024

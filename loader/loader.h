@@ -1,5 +1,5 @@
-/* loader/loader.h — reading a model folder: config.json, model.safetensors,
- * a char vocab. Every file is untrusted: each size and offset is checked
+/* loader/loader.h — reading a model folder's files: config.json,
+ * model.safetensors, and the JSON and file readers the tokenizers use. Every file is untrusted: each size and offset is checked
  * before it sizes memory or indexes it, and each failure names the file. */
 #ifndef KVGPT_LOADER_H
 #define KVGPT_LOADER_H
@@ -73,25 +73,6 @@ void st_close(st_file *s);
 /* Orders st_tensor entries by name (bytes, then length): the table's order. */
 int st_tensor_cmp_name(const void *a, const void *b);
 size_t st_dtype_size(st_dtype d);
-
-/* ---- char vocabulary (vocab.json with stoi/itos) ---- */
-typedef struct {
-    int n;                   /* tokens */
-    uint32_t *offsets;       /* n+1 offsets into bytes */
-    char *bytes;             /* token strings, concatenated */
-    int16_t byte_to_id[256]; /* single-byte tokens; -1 when absent */
-} cv_vocab;
-
-/* Bytes cv_load needs for a vocab file of this size (upper bound). */
-size_t cv_table_bytes(uint64_t file_size, int vocab_size);
-kvgpt_status cv_load(cv_vocab *v, const char *path, int vocab_size, void *file_mem, size_t file_bytes,
-                     void *table_mem, size_t table_bytes, kvgpt_error *err);
-/* 1 when s[0..n) is exactly one well-formed UTF-8 character: what a char
- * vocabulary's tokens must be for cv_encode to reach every one of them. */
-int cv_one_char(const void *s, size_t n);
-/* Encodes text one token per vocabulary entry (longest match). */
-kvgpt_status cv_encode(const cv_vocab *v, const char *text, size_t len, int32_t *ids, int cap,
-                       int *n, kvgpt_error *err);
 
 #endif
 

@@ -6,6 +6,7 @@
 #include "loader/json.h"
 #include "common/status.h"
 #include "common/sort.h"
+#include "common/half.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -248,7 +249,7 @@ const st_tensor *st_find(const st_file *s, const char *suffix)
     return NULL;
 }
 
-#include "ops/ops.h"
+
 
 kvgpt_status st_read_rows(st_file *s, const st_tensor *t, size_t r0, size_t n, size_t row_len, float *dst,
                           void *raw, kvgpt_error *err)
@@ -264,8 +265,8 @@ kvgpt_status st_read_rows(st_file *s, const st_tensor *t, size_t r0, size_t n, s
     /* Little-endian files on a little-endian host (x86-64, arm64). */
     const uint16_t *h = raw;
     if (t->dtype == ST_F16)
-        for (size_t i = 0; i < count; i++) dst[i] = ops_f16_to_f32(h[i]);
+        for (size_t i = 0; i < count; i++) dst[i] = kv_f16_to_f32(h[i]);
     else if (t->dtype == ST_BF16)
-        for (size_t i = 0; i < count; i++) dst[i] = ops_bf16_to_f32(h[i]);
+        for (size_t i = 0; i < count; i++) dst[i] = kv_bf16_to_f32(h[i]);
     return KVGPT_OK;
 }

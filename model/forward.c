@@ -37,6 +37,7 @@ kvgpt_status model_forward_rows(kvgpt_model *m, int n, int n_logits, kvgpt_error
         (st = port_upload(p, s->pos, s->h_pos, (size_t)n * sizeof(int32_t))))
         return backend_fail(p, st, "uploading the row table", err);
 
+    port_step_begin(p);
     port_embed(p, s->x, &w->wte, w->wpe, s->tok, s->pos, n, C);
     for (int l = 0; l < c->n_layer; l++) {
         size_t lc = (size_t)l * C;
@@ -56,7 +57,10 @@ kvgpt_status model_forward_rows(kvgpt_model *m, int n, int n_logits, kvgpt_error
         port_matmul(p, s->xn, C, s->fc, 4 * C, &w->mlp_proj[l], w->mlp_proj_b ? w->mlp_proj_b + lc : NULL, n);
         port_add(p, s->x, s->xn, (size_t)n * C);
     }
-    if (n_logits == 0) return port_sync(p, err);
+    if (n_logits == 0) {
+        port_step_end(p, n, 0);
+        return port_sync(p, err);
+    }
     /* Only the rows whose next token is wanted go through ln_f and lm_head. */
     if ((st = port_upload(p, s->tok, s->h_last, (size_t)n_logits * sizeof(int32_t))))
         return backend_fail(p, st, "uploading the logit rows", err);
@@ -65,6 +69,7 @@ kvgpt_status model_forward_rows(kvgpt_model *m, int n, int n_logits, kvgpt_error
     port_matmul(p, s->logits, V, s->xn, C, &w->wte, NULL, n_logits);
     if ((st = port_download(p, s->h_logits, s->logits, (size_t)n_logits * V * sizeof(float))))
         return backend_fail(p, st, "downloading the logits", err);
+    port_step_end(p, n, n == n_logits);
     return port_sync(p, err);
 }
 

@@ -79,15 +79,10 @@ static kvgpt_status flush(kvgpt_model *m, const kvgpt_gen_options *g, kvgpt_gen_
                           int n_members, int n_rows, int *n_new, kvgpt_error *err)
 {
     if (n_members == 0) return KVGPT_OK;
-    /* Decode steps (one row per sequence) are timed for the governor; the
-     * thread count never changes the bits, only how long the step takes. */
-    const int governed = m->gov.max > 1, before = m->gov.switches;
-    if (governed) port_set_threads(m->port, gov_threads(&m->gov));
-    double t0 = governed ? now_s() : 0.0;
+    const int before = port_thread_switches(m->port);
     kvgpt_status st = model_forward_rows(m, n_rows, n_members, err);
     if (st) return st;
-    if (governed && n_rows == n_members) gov_step(&m->gov, now_s() - t0, n_rows);
-    res->thread_switches += m->gov.switches - before;
+    res->thread_switches += port_thread_switches(m->port) - before;
     size_t V = (size_t)m->cfg.vocab_size;
     for (int i = 0; i < n_members; i++) {
         int b = members[i];

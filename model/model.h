@@ -8,8 +8,9 @@
 #include "arena/arena.h"
 #include "cache/kv.h"
 #include "loader/loader.h"
+#include "tokenizer/charvocab.h"
 #include "port/port.h"
-#include "model/governor.h"
+
 
 struct bpe_tokenizer;
 
@@ -54,7 +55,6 @@ struct kvgpt_model {
     kv_cache kv;
     kv_seq *seqs;            /* (batch) */
     void *sample_scratch;    /* 8 * V bytes */
-    gov_state gov;           /* threads of each decode step (options.adapt_threads) */
     /* tokenizer: at most one of these */
     cv_vocab *chars;
     struct bpe_tokenizer *bpe;

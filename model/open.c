@@ -244,7 +244,7 @@ static kvgpt_status bind(kvgpt_model *m, int threads, kvgpt_error *err)
     int32_t *ring = region(m, "seq.tokens", NULL);
     for (int b = 0; b < m->batch; b++) kv_seq_reset(&m->seqs[b], ring + (size_t)b * m->ctx, m->ctx);
     size_t dev_bytes = m->plan.total[KVGPT_SPACE_DEVICE];
-    return port_init(&m->port, port_mem, dev, dev_bytes, s->work, s->work_bytes, threads, err);
+    return port_init(&m->port, port_mem, dev, dev_bytes, s->work, s->work_bytes, threads, m->opt.adapt_threads, err);
 }
 
 static kvgpt_status load_tokenizer(kvgpt_model *m, void *scratch, size_t scratch_bytes, kvgpt_error *err)
@@ -345,7 +345,6 @@ kvgpt_status kvgpt_open(const kvgpt_options *o, void *mem, size_t mem_bytes, kvg
         return s;
     }
     m->threads = port_threads(m->port);
-    gov_init(&m->gov, o->adapt_threads ? m->threads : 1);   /* a device port has 1 */
     m->opt.model_dir = NULL;   /* the caller owns the string */
     *out = m;
     return KVGPT_OK;

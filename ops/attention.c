@@ -115,7 +115,7 @@ void ops_attention(float *out, int ldo, const float *q, int ldq,
                    const int32_t *seq, const int32_t *pos, int n,
                    int n_head, int hs, int ctx, float *scratch, int nt)
 {
-    const size_t es = ops_dtype_size(kv_dtype);
+    const size_t es = kv_dtype_size(kv_dtype);
     const long tasks = (long)n * n_head;
     double work = 0.0;
     for (int r = 0; r < n; r++)
@@ -150,11 +150,11 @@ void ops_kv_store(void *cache, kvgpt_dtype kv_dtype, const float *src, int lds,
             switch (kv_dtype) {
             case KVGPT_DTYPE_F16:
                 for (int d = 0; d < hs; d++)
-                    ((uint16_t *)cache)[at + (size_t)d] = ops_f32_to_f16(x[d]);
+                    ((uint16_t *)cache)[at + (size_t)d] = kv_f32_to_f16(x[d]);
                 break;
             case KVGPT_DTYPE_BF16:
                 for (int d = 0; d < hs; d++)
-                    ((uint16_t *)cache)[at + (size_t)d] = ops_f32_to_bf16(x[d]);
+                    ((uint16_t *)cache)[at + (size_t)d] = kv_f32_to_bf16(x[d]);
                 break;
             default:
                 memcpy((float *)cache + at, x, (size_t)hs * sizeof(float));

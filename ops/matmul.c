@@ -136,7 +136,7 @@ static void mm_range(float *out, int ldo, const float *in, int ldi, const ops_wm
 {
     const int npanels = ops_padded_oc(w->oc) / OPS_PANEL;
     const long ntiles = (n + gm.rows - 1) / gm.rows;
-    const size_t es = ops_dtype_size(w->dtype);
+    const size_t es = kv_dtype_size(w->dtype);
     const size_t ps = (size_t)w->ic * OPS_PANEL;
     const mm_tile_fn *fns = mm_tiles[w->dtype][0];
     if (it0 >= it1)

@@ -19,15 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "kvgpt.h"   /* kvgpt_dtype */
+#include "common/half.h"
 
 #define OPS_PANEL 16
 
-/* ---- half-precision conversions (round to nearest even) ---- */
-float ops_bf16_to_f32(uint16_t h);
-uint16_t ops_f32_to_bf16(float f);
-float ops_f16_to_f32(uint16_t h);
-uint16_t ops_f32_to_f16(float f);
-size_t ops_dtype_size(kvgpt_dtype dt);
+/* Scalar half-precision conversions and dtype sizes: common/half.h. */
 
 /* ---- packed weight matrices ---- */
 typedef struct {

@@ -6,7 +6,7 @@ int ops_padded_oc(int oc) { return (oc + OPS_PANEL - 1) / OPS_PANEL * OPS_PANEL;
 
 size_t ops_packed_bytes(int ic, int oc, kvgpt_dtype dt)
 {
-    return (size_t)ic * (size_t)ops_padded_oc(oc) * ops_dtype_size(dt);
+    return (size_t)ic * (size_t)ops_padded_oc(oc) * kv_dtype_size(dt);
 }
 
 /* Element index of W(k, o) in the packed array. */
@@ -20,16 +20,16 @@ static void pk_put(const ops_wmat *w, size_t i, float v)
 {
     switch (w->dtype) {
     case KVGPT_DTYPE_F32:  ((float *)w->data)[i] = v; break;
-    case KVGPT_DTYPE_F16:  ((uint16_t *)w->data)[i] = ops_f32_to_f16(v); break;
-    case KVGPT_DTYPE_BF16: ((uint16_t *)w->data)[i] = ops_f32_to_bf16(v); break;
+    case KVGPT_DTYPE_F16:  ((uint16_t *)w->data)[i] = kv_f32_to_f16(v); break;
+    case KVGPT_DTYPE_BF16: ((uint16_t *)w->data)[i] = kv_f32_to_bf16(v); break;
     }
 }
 
 static float pk_get(const ops_wmat *w, size_t i)
 {
     switch (w->dtype) {
-    case KVGPT_DTYPE_F16:  return ops_f16_to_f32(((const uint16_t *)w->data)[i]);
-    case KVGPT_DTYPE_BF16: return ops_bf16_to_f32(((const uint16_t *)w->data)[i]);
+    case KVGPT_DTYPE_F16:  return kv_f16_to_f32(((const uint16_t *)w->data)[i]);
+    case KVGPT_DTYPE_BF16: return kv_bf16_to_f32(((const uint16_t *)w->data)[i]);
     default:               return ((const float *)w->data)[i];
     }
 }

@@ -1,15 +1,27 @@
 /* port/cpu.c — the CPU backend: port.h bound to the C99 + OpenMP kernels of ops/. */
 #include "port/port.h"
+#include "port/governor.h"
 #include "ops/ops.h"
 #include "common/status.h"
 
 #include <string.h>
+#include <time.h>
 
 struct port {
     int nt;               /* threads for every kernel */
     int nt_max;           /* threads at init: the pool and the attention scratch are sized for these */
     float *att_scratch;   /* ops_attention scratch, nt * ctx floats */
+    int adapt;            /* the governor picks nt for each forward */
+    double t0;            /* when the current forward began (adapt only) */
+    gov_state gov;
 };
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 const char *port_name(void) { return "cpu"; }
 int port_device_is_host(void) { return 1; }
@@ -34,7 +46,8 @@ kvgpt_status port_device_arena(void **base, size_t bytes, kvgpt_error *err)
 void port_device_arena_free(void *base) { (void)base; }
 
 kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_bytes,
-                       void *workspace, size_t workspace_bytes, int threads, kvgpt_error *err)
+                       void *workspace, size_t workspace_bytes, int threads, int adapt_threads,
+                       kvgpt_error *err)
 {
     (void)device_base;
     (void)device_bytes;
@@ -44,6 +57,8 @@ kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_b
     memset(p, 0, sizeof *p);
     p->nt = p->nt_max = ops_threads(threads);
     p->att_scratch = workspace;
+    gov_init(&p->gov, adapt_threads ? p->nt : 1);
+    p->adapt = p->gov.max > 1;
     /* libgomp starts its thread pool (allocating) at the first parallel region
      * of a host thread: do it now, inside open, not in the first generation.
      * A host that later calls from another thread of its own pays this once there. */
@@ -67,6 +82,22 @@ void port_set_threads(port *p, int threads)
 {
     p->nt = threads < 1 ? 1 : threads > p->nt_max ? p->nt_max : threads;
 }
+
+/* No clock is read unless the governor is on. */
+void port_step_begin(port *p)
+{
+    if (!p->adapt) return;
+    port_set_threads(p, gov_threads(&p->gov));
+    p->t0 = now_s();
+}
+
+void port_step_end(port *p, int rows, int decode)
+{
+    if (p->adapt && decode) gov_step(&p->gov, now_s() - p->t0, rows);
+}
+
+int port_thread_switches(const port *p) { return p->gov.switches; }
+struct gov_state *port_governor(port *p) { return &p->gov; }
 
 void port_wmat_bind(port_wmat *w, void *data, int ic, int oc, kvgpt_dtype dt)
 {
@@ -163,6 +194,43 @@ void port_attention(port *p, float *out, int ldo, const float *q, int ldq,
 {
     ops_attention(out, ldo, q, ldq, k_cache, v_cache, kv_dtype, seq, pos, n, n_head, hs, ctx,
                   p->att_scratch, p->nt);
+}
+
+/* Bytes of one head's positions [0, n), and where slot seq's head h starts. */
+static size_t kv_span(kvgpt_dtype dt, int hs, int n) { return (size_t)n * (size_t)hs * kv_dtype_size(dt); }
+static size_t kv_head_at(kvgpt_dtype dt, int n_head, int ctx, int hs, int seq, int h)
+{
+    return ((size_t)seq * (size_t)n_head + (size_t)h) * kv_span(dt, hs, ctx);
+}
+
+void port_kv_copy(port *p, void *cache, kvgpt_dtype kv_dtype, int n_head, int ctx, int hs,
+                  int src, int dst, int n)
+{
+    (void)p;
+    if (src == dst || n <= 0) return;
+    for (int h = 0; h < n_head; h++)
+        memcpy((char *)cache + kv_head_at(kv_dtype, n_head, ctx, hs, dst, h),
+               (const char *)cache + kv_head_at(kv_dtype, n_head, ctx, hs, src, h), kv_span(kv_dtype, hs, n));
+}
+
+kvgpt_status port_kv_read(port *p, void *host, const void *cache, kvgpt_dtype kv_dtype,
+                          int n_head, int ctx, int hs, int seq, int n)
+{
+    (void)p;
+    for (int h = 0; n > 0 && h < n_head; h++)
+        memcpy((char *)host + (size_t)h * kv_span(kv_dtype, hs, n),
+               (const char *)cache + kv_head_at(kv_dtype, n_head, ctx, hs, seq, h), kv_span(kv_dtype, hs, n));
+    return KVGPT_OK;
+}
+
+kvgpt_status port_kv_write(port *p, void *cache, const void *host, kvgpt_dtype kv_dtype,
+                           int n_head, int ctx, int hs, int seq, int n)
+{
+    (void)p;
+    for (int h = 0; n > 0 && h < n_head; h++)
+        memcpy((char *)cache + kv_head_at(kv_dtype, n_head, ctx, hs, seq, h),
+               (const char *)host + (size_t)h * kv_span(kv_dtype, hs, n), kv_span(kv_dtype, hs, n));
+    return KVGPT_OK;
 }
 
 void port_gather_rows(port *p, float *dst, const float *src, const int32_t *idx, int n, int c)

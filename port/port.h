@@ -42,13 +42,25 @@ void port_device_arena_free(void *base);
 /* Binds the backend: mem is port_struct_bytes() of host arena, workspace
  * is port_workspace_bytes() of device arena. */
 kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_bytes,
-                       void *workspace, size_t workspace_bytes, int threads, kvgpt_error *err);
+                       void *workspace, size_t workspace_bytes, int threads, int adapt_threads,
+                       kvgpt_error *err);
 void port_shutdown(port *p);
-/* Threads the backend computes with (CPU), for reports. */
+/* Threads the backend computes with now (CPU), for reports. */
 int port_threads(const port *p);
 /* Threads for the following kernels, 1 .. the count at init (the CPU's
  * kernels give the same bits for any); ignored by backends without threads. */
 void port_set_threads(port *p, int threads);
+
+/* Brackets one forward of `rows` rows, `decode` when every row is the last of
+ * its sequence (a decode step). With adapt_threads the CPU port times decode
+ * steps and picks the thread count of each forward (port/governor.h: on a
+ * busy machine one thread can beat all); the bits never depend on it. */
+void port_step_begin(port *p);
+void port_step_end(port *p, int rows, int decode);
+/* Thread-count changes the governor made so far (0 for ports without threads). */
+int port_thread_switches(const port *p);
+/* The CPU port's governor, for tests that force its decisions; NULL elsewhere. */
+struct gov_state *port_governor(port *p);
 
 /* Loading (at open only). Rows arrive as f32 on the host. */
 void port_wmat_bind(port_wmat *w, void *data, int ic, int oc, kvgpt_dtype dt);
@@ -79,6 +91,15 @@ void port_kv_store(port *p, void *k_cache, void *v_cache, kvgpt_dtype kv_dtype,
 void port_attention(port *p, float *out, int ldo, const float *q, int ldq,
                     const void *k_cache, const void *v_cache, kvgpt_dtype kv_dtype,
                     const int32_t *seq, const int32_t *pos, int n, int n_head, int hs, int ctx);
+/* Sequence slots of one layer's K (or V) cache, laid out [batch][n_head][ctx][hs]
+ * in kv_dtype: positions [0, n) of slot src copied to slot dst, or to / from
+ * host memory laid out [n_head][n][hs] (a saved state). */
+void port_kv_copy(port *p, void *cache, kvgpt_dtype kv_dtype, int n_head, int ctx, int hs,
+                  int src, int dst, int n);
+kvgpt_status port_kv_read(port *p, void *host, const void *cache, kvgpt_dtype kv_dtype,
+                          int n_head, int ctx, int hs, int seq, int n);
+kvgpt_status port_kv_write(port *p, void *cache, const void *host, kvgpt_dtype kv_dtype,
+                           int n_head, int ctx, int hs, int seq, int n);
 /* Copies n rows of width c from src rows idx[i] into dst rows i (the last row per sequence). */
 void port_gather_rows(port *p, float *dst, const float *src, const int32_t *idx, int n, int c);
 /* Waits for queued work (CUDA); a no-op on the CPU. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "loader/ckpt.h"
+#include "tokenizer/charvocab.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/suite.h"
 

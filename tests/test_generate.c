@@ -15,7 +15,8 @@
 
 #include "kvgpt.h"
 #include "model/sampler.h"   /* sampler_seed: the reference draws from generate's own stream */
-#include "model/model.h"     /* the thread governor's state, to force its switches */
+#include "model/model.h"     /* the port, to force its thread governor's switches */
+#include "port/governor.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/suite.h"
 
@@ -731,7 +732,8 @@ static int on_tok_toggle(void *user, int seq, int32_t t)
     if (seq == 0) {
         int nt = port_threads(tg->m->port);
         if (nt >= 1 && nt <= 2) tg->ran[nt]++;
-        if (tg->c->n[0] % 3 == 2) tg->m->gov.cur = tg->m->gov.cur == 1 ? tg->m->gov.max : 1;
+        gov_state *gv = port_governor(tg->m->port);
+        if (tg->c->n[0] % 3 == 2) gv->cur = gv->cur == 1 ? gv->max : 1;
     }
     return on_tok(tg->c, seq, t);
 }
@@ -739,7 +741,7 @@ static int on_tok_toggle(void *user, int seq, int32_t t)
 static void thread_switches(const char *model)
 {
     kvgpt_model *t1 = open_model(model, 3, 1), *t2 = open_model(model, 3, 2);
-    ck_assert_int_eq(t2->gov.max, 2);
+    ck_assert_int_eq(port_governor(t2->port)->max, 2);
     const int n_prompt = 5;
     int32_t prompt[8];
     make_prompt(t1, prompt, n_prompt);

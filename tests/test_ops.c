@@ -70,14 +70,14 @@ static double f16_value(uint16_t h)
 START_TEST(test_f16_decode_all)
 {
     for (uint32_t h = 0; h < 65536; h++) {
-        float f = ops_f16_to_f32((uint16_t)h);
+        float f = kv_f16_to_f32((uint16_t)h);
         double ref = f16_value((uint16_t)h);
         if (isnan(ref)) {
             ck_assert_msg(isnan(f), "h=%04x", h);
             continue;
         }
         ck_assert_msg((double)f == ref && !!signbit(f) == !!signbit(ref), "h=%04x", h);
-        ck_assert_msg(ops_f32_to_f16(f) == h, "roundtrip h=%04x", h);
+        ck_assert_msg(kv_f32_to_f16(f) == h, "roundtrip h=%04x", h);
     }
 }
 END_TEST
@@ -93,34 +93,34 @@ START_TEST(test_f16_rounding)
             float fm = (float)mid;                       /* exact: needs < 24 bits */
             ck_assert((double)fm == mid);
             uint16_t even = (lo & 1) ? hi : lo;
-            ck_assert_msg(ops_f32_to_f16(fm) == even, "mid of %04x", lo);
+            ck_assert_msg(kv_f32_to_f16(fm) == even, "mid of %04x", lo);
             float below = nextafterf(fm, 0.0f), above = nextafterf(fm, sgn ? -INFINITY : INFINITY);
-            ck_assert_msg(ops_f32_to_f16(below) == lo, "below mid of %04x", lo);
-            ck_assert_msg(ops_f32_to_f16(above) == hi, "above mid of %04x", lo);
+            ck_assert_msg(kv_f32_to_f16(below) == lo, "below mid of %04x", lo);
+            ck_assert_msg(kv_f32_to_f16(above) == hi, "above mid of %04x", lo);
         }
     }
     /* Specials and edges. */
-    ck_assert_uint_eq(ops_f32_to_f16(INFINITY), 0x7c00);
-    ck_assert_uint_eq(ops_f32_to_f16(-INFINITY), 0xfc00);
-    ck_assert_uint_eq(ops_f32_to_f16(65504.0f), 0x7bff);
-    ck_assert_uint_eq(ops_f32_to_f16(65519.99f), 0x7bff);
-    ck_assert_uint_eq(ops_f32_to_f16(65520.0f), 0x7c00);
-    ck_assert_uint_eq(ops_f32_to_f16(1e10f), 0x7c00);
-    ck_assert_uint_eq(ops_f32_to_f16(0x1p-24f), 0x0001);
-    ck_assert_uint_eq(ops_f32_to_f16(0x1p-25f), 0x0000);         /* tie -> even (0) */
-    ck_assert_uint_eq(ops_f32_to_f16(0x1.8p-24f), 0x0002);       /* tie -> even (2) */
-    ck_assert_uint_eq(ops_f32_to_f16(0x1.0002p-25f), 0x0001);
-    ck_assert_uint_eq(ops_f32_to_f16(-0x1p-30f), 0x8000);
-    ck_assert_uint_eq(ops_f32_to_f16(-0.0f), 0x8000);
-    ck_assert_uint_eq(ops_f32_to_f16(0x1p-149f), 0x0000);
-    ck_assert_uint_eq(ops_f32_to_f16(0x1.ff8p-15f), 0x03ff);     /* the largest subnormal */
-    ck_assert_uint_eq(ops_f32_to_f16(0x1.ffcp-15f), 0x0400);     /* tie -> even: min normal */
-    uint16_t qn = ops_f32_to_f16(NAN);
+    ck_assert_uint_eq(kv_f32_to_f16(INFINITY), 0x7c00);
+    ck_assert_uint_eq(kv_f32_to_f16(-INFINITY), 0xfc00);
+    ck_assert_uint_eq(kv_f32_to_f16(65504.0f), 0x7bff);
+    ck_assert_uint_eq(kv_f32_to_f16(65519.99f), 0x7bff);
+    ck_assert_uint_eq(kv_f32_to_f16(65520.0f), 0x7c00);
+    ck_assert_uint_eq(kv_f32_to_f16(1e10f), 0x7c00);
+    ck_assert_uint_eq(kv_f32_to_f16(0x1p-24f), 0x0001);
+    ck_assert_uint_eq(kv_f32_to_f16(0x1p-25f), 0x0000);         /* tie -> even (0) */
+    ck_assert_uint_eq(kv_f32_to_f16(0x1.8p-24f), 0x0002);       /* tie -> even (2) */
+    ck_assert_uint_eq(kv_f32_to_f16(0x1.0002p-25f), 0x0001);
+    ck_assert_uint_eq(kv_f32_to_f16(-0x1p-30f), 0x8000);
+    ck_assert_uint_eq(kv_f32_to_f16(-0.0f), 0x8000);
+    ck_assert_uint_eq(kv_f32_to_f16(0x1p-149f), 0x0000);
+    ck_assert_uint_eq(kv_f32_to_f16(0x1.ff8p-15f), 0x03ff);     /* the largest subnormal */
+    ck_assert_uint_eq(kv_f32_to_f16(0x1.ffcp-15f), 0x0400);     /* tie -> even: min normal */
+    uint16_t qn = kv_f32_to_f16(NAN);
     ck_assert((qn & 0x7c00) == 0x7c00 && (qn & 0x3ff) != 0);
-    uint16_t sn = ops_f32_to_f16(bits_f32(0xff800001u));         /* payload only in low bits */
+    uint16_t sn = kv_f32_to_f16(bits_f32(0xff800001u));         /* payload only in low bits */
     ck_assert((sn & 0xfc00) == 0xfc00 && (sn & 0x3ff) != 0);
-    ck_assert(isinf(ops_f16_to_f32(0x7c00)) && ops_f16_to_f32(0xfc00) < 0);
-    ck_assert(isnan(ops_f16_to_f32(0x7e00)));
+    ck_assert(isinf(kv_f16_to_f32(0x7c00)) && kv_f16_to_f32(0xfc00) < 0);
+    ck_assert(isnan(kv_f16_to_f32(0x7e00)));
 #ifdef __FLT16_MAX__
     /* The compiler's own conversion agrees on random bit patterns. */
     for (int i = 0; i < 1000000; i++) {
@@ -130,7 +130,7 @@ START_TEST(test_f16_rounding)
         _Float16 hw = (_Float16)f;
         uint16_t hb;
         memcpy(&hb, &hw, 2);
-        ck_assert_msg(ops_f32_to_f16(f) == hb, "f=%a", (double)f);
+        ck_assert_msg(kv_f32_to_f16(f) == hb, "f=%a", (double)f);
     }
 #endif
 }
@@ -139,12 +139,12 @@ END_TEST
 START_TEST(test_bf16)
 {
     for (uint32_t h = 0; h < 65536; h++) {
-        float f = ops_bf16_to_f32((uint16_t)h);
+        float f = kv_bf16_to_f32((uint16_t)h);
         ck_assert_uint_eq(f32_bits(f), h << 16);
         if (!isnan(f))
-            ck_assert_uint_eq(ops_f32_to_bf16(f), h);
+            ck_assert_uint_eq(kv_f32_to_bf16(f), h);
         else
-            ck_assert(isnan(ops_bf16_to_f32(ops_f32_to_bf16(f))));
+            ck_assert(isnan(kv_bf16_to_f32(kv_f32_to_bf16(f))));
     }
     /* RNE at midpoints: low 16 bits 0x8000 tie, 0x7fff down, 0x8001 up. */
     for (int i = 0; i < 200000; i++) {
@@ -154,18 +154,18 @@ START_TEST(test_bf16)
         uint32_t up = (hi >> 16) + 1, down = hi >> 16;
         if (((up << 16) & 0x7f800000u) == 0x7f800000u && (up & 0x7f))
             continue;
-        ck_assert_uint_eq(ops_f32_to_bf16(bits_f32(hi | 0x7fffu)), down);
-        ck_assert_uint_eq(ops_f32_to_bf16(bits_f32(hi | 0x8001u)), up);
-        ck_assert_uint_eq(ops_f32_to_bf16(bits_f32(hi | 0x8000u)), (down & 1) ? up : down);
+        ck_assert_uint_eq(kv_f32_to_bf16(bits_f32(hi | 0x7fffu)), down);
+        ck_assert_uint_eq(kv_f32_to_bf16(bits_f32(hi | 0x8001u)), up);
+        ck_assert_uint_eq(kv_f32_to_bf16(bits_f32(hi | 0x8000u)), (down & 1) ? up : down);
     }
-    ck_assert_uint_eq(ops_f32_to_bf16(INFINITY), 0x7f80);
-    ck_assert_uint_eq(ops_f32_to_bf16(-INFINITY), 0xff80);
-    ck_assert_uint_eq(ops_f32_to_bf16(bits_f32(0x7f7fffffu)), 0x7f80);   /* FLT_MAX rounds to Inf */
-    ck_assert(isnan(ops_bf16_to_f32(ops_f32_to_bf16(bits_f32(0x7f800001u)))));
-    ck_assert(isnan(ops_bf16_to_f32(ops_f32_to_bf16(NAN))));
-    ck_assert_uint_eq(ops_dtype_size(KVGPT_DTYPE_F32), 4);
-    ck_assert_uint_eq(ops_dtype_size(KVGPT_DTYPE_F16), 2);
-    ck_assert_uint_eq(ops_dtype_size(KVGPT_DTYPE_BF16), 2);
+    ck_assert_uint_eq(kv_f32_to_bf16(INFINITY), 0x7f80);
+    ck_assert_uint_eq(kv_f32_to_bf16(-INFINITY), 0xff80);
+    ck_assert_uint_eq(kv_f32_to_bf16(bits_f32(0x7f7fffffu)), 0x7f80);   /* FLT_MAX rounds to Inf */
+    ck_assert(isnan(kv_bf16_to_f32(kv_f32_to_bf16(bits_f32(0x7f800001u)))));
+    ck_assert(isnan(kv_bf16_to_f32(kv_f32_to_bf16(NAN))));
+    ck_assert_uint_eq(kv_dtype_size(KVGPT_DTYPE_F32), 4);
+    ck_assert_uint_eq(kv_dtype_size(KVGPT_DTYPE_F16), 2);
+    ck_assert_uint_eq(kv_dtype_size(KVGPT_DTYPE_BF16), 2);
 }
 END_TEST
 
@@ -176,9 +176,9 @@ static const kvgpt_dtype all_dt[3] = { KVGPT_DTYPE_F32, KVGPT_DTYPE_F16, KVGPT_D
 static float quant(kvgpt_dtype dt, float x)
 {
     if (dt == KVGPT_DTYPE_F16)
-        return ops_f16_to_f32(ops_f32_to_f16(x));
+        return kv_f16_to_f32(kv_f32_to_f16(x));
     if (dt == KVGPT_DTYPE_BF16)
-        return ops_bf16_to_f32(ops_f32_to_bf16(x));
+        return kv_bf16_to_f32(kv_f32_to_bf16(x));
     return x;
 }
 
@@ -221,7 +221,7 @@ START_TEST(test_pack)
             ops_wmat a = make_wmat(W, ic, oc, all_dt[d], 0);
             ops_wmat b = make_wmat(W, ic, oc, all_dt[d], 1);
             size_t bytes = ops_packed_bytes(ic, oc, all_dt[d]);
-            ck_assert_uint_eq(bytes, (size_t)ic * ops_padded_oc(oc) * ops_dtype_size(all_dt[d]));
+            ck_assert_uint_eq(bytes, (size_t)ic * ops_padded_oc(oc) * kv_dtype_size(all_dt[d]));
             ck_assert(memcmp(a.data, b.data, bytes) == 0);
             float *col = xmalloc((size_t)ic * sizeof *col);
             for (int o = 0; o < oc; o++) {
@@ -549,9 +549,9 @@ END_TEST
 static float cache_get(const void *cache, kvgpt_dtype dt, size_t i)
 {
     if (dt == KVGPT_DTYPE_F16)
-        return ops_f16_to_f32(((const uint16_t *)cache)[i]);
+        return kv_f16_to_f32(((const uint16_t *)cache)[i]);
     if (dt == KVGPT_DTYPE_BF16)
-        return ops_bf16_to_f32(((const uint16_t *)cache)[i]);
+        return kv_bf16_to_f32(((const uint16_t *)cache)[i]);
     return ((const float *)cache)[i];
 }
 
@@ -560,7 +560,7 @@ START_TEST(test_kv_store)
     const int n_seq = 3, n_head = 2, hs = 17, ctx = 9;
     for (int d = 0; d < 3; d++) {
         kvgpt_dtype dt = all_dt[d];
-        size_t elems = (size_t)n_seq * n_head * ctx * hs, es = ops_dtype_size(dt);
+        size_t elems = (size_t)n_seq * n_head * ctx * hs, es = kv_dtype_size(dt);
         unsigned char *cache = xmalloc(elems * es);
         memset(cache, 0x5a, elems * es);
         const int n = 4, lds = n_head * hs + 2;
@@ -599,7 +599,7 @@ typedef struct {
 static void run_attention_case(att_shape sh, kvgpt_dtype dt)
 {
     const int C = sh.n_head * sh.hs;
-    size_t elems = (size_t)sh.n_seq * sh.n_head * sh.ctx * sh.hs, es = ops_dtype_size(dt);
+    size_t elems = (size_t)sh.n_seq * sh.n_head * sh.ctx * sh.hs, es = kv_dtype_size(dt);
     void *k = xmalloc(elems * es), *v = xmalloc(elems * es);
     /* every position of every sequence gets K/V, written a few rows at a time */
     float *row = rnd_vec((size_t)C, 1.0f);

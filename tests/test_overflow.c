@@ -15,6 +15,7 @@
 
 #include "kvgpt.h"
 #include "loader/ckpt.h"
+#include "tokenizer/charvocab.h"
 #include "loader/loader.h"
 #include "tokenizer/bpe.h"
 #include "tests/support/fixtures.h"

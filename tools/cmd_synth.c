@@ -4,7 +4,7 @@
  * values follow GPT-2's initialisation (N(0, 0.02)-like; residual
  * projections scaled by 1/sqrt(2 n_layer)), so activations stay realistic. */
 #include "tools/cli.h"
-#include "ops/ops.h"
+#include "common/half.h"
 
 #include <errno.h>
 #include <math.h>
@@ -194,7 +194,7 @@ int cmd_synth(int argc, char **argv)
                 rc = fwrite(vals, 4, (size_t)n, f) != (size_t)n;
             } else {
                 for (int k = 0; k < n; k++)
-                    halves[k] = dt == KVGPT_DTYPE_F16 ? ops_f32_to_f16(vals[k]) : ops_f32_to_bf16(vals[k]);
+                    halves[k] = dt == KVGPT_DTYPE_F16 ? kv_f32_to_f16(vals[k]) : kv_f32_to_bf16(vals[k]);
                 rc = fwrite(halves, 2, (size_t)n, f) != (size_t)n;
             }
         }

@@ -9,6 +9,7 @@
  * encoder; see the fuzz report: a validation gap, not a memory error.) */
 #include "fuzz_vocab.h"
 #include "loader/ckpt.h"
+#include "tokenizer/charvocab.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

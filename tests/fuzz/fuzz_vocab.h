@@ -5,6 +5,7 @@
 
 #include "fuzz_common.h"
 #include "loader/loader.h"
+#include "tokenizer/charvocab.h"
 
 /* vocab_size tokens, none empty, in order, all inside the table of tb bytes. */
 static inline void fz_check_vocab(const cv_vocab *v, int vocab_size, const void *table, size_t tb)

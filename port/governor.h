@@ -1,4 +1,4 @@
-/* model/governor.h — how many threads the next decode step uses.
+/* port/governor.h — how many threads the CPU port gives the next decode step.
  *
  * On a machine shared with other busy processes, OpenMP's spinning barriers
  * make a multi-threaded decode step wait for whichever of its threads the OS
@@ -30,7 +30,7 @@
 #define GOV_COOLDOWN 64     /* steps after a switch, or a trial at one thread, before the next trial */
 #define GOV_RETRY 16        /* steps after a trial of one thread that lost */
 
-typedef struct {
+typedef struct gov_state {
     int max;                 /* threads the port was opened with */
     int cur;                 /* threads of the current setting */
     int trial;               /* steps left in a trial of the other setting; 0: none */

@@ -1,7 +1,8 @@
-/* loader/charvocab.c — nanoGPT's character vocabulary: vocab.json holding
+/* tokenizer/charvocab.c — nanoGPT's character vocabulary: vocab.json holding
  * {"stoi": {char: id}, "itos": [char by id]} (from meta.pkl). Each token is
  * one Unicode character stored as its UTF-8 bytes; encoding takes the longest
  * token that matches at each point. */
+#include "tokenizer/charvocab.h"
 #include "loader/loader.h"
 #include "loader/json.h"
 #include "common/status.h"

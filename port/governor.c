@@ -1,5 +1,5 @@
-/* model/governor.c — the decode thread-count governor (see governor.h). */
-#include "model/governor.h"
+/* port/governor.c — the decode thread-count governor (see governor.h). */
+#include "port/governor.h"
 
 #include <string.h>
 
