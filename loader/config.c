@@ -5,6 +5,8 @@
 #include "loader/json.h"
 #include "common/status.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 kvgpt_status loader_check_config(const kvgpt_config *c, const char *what, kvgpt_error *err)
@@ -50,31 +52,58 @@ static int read_int(json_reader *r, const char *name, int *out, cfg_bad *bad)
     return 1;
 }
 
+/* The activation_function value, shown for a message (escapes decoded; a NUL
+ * or control byte as \xNN). */
+static const char *shown_value(json_span v, char *out, size_t cap)
+{
+    char raw[48];
+    long n = json_unescape(v, raw, sizeof raw);
+    size_t o = 0;
+    if (n < 0) return "(badly escaped or long)";
+    for (long i = 0; i < n && o + 5 < cap; i++) {
+        unsigned char ch = (unsigned char)raw[i];
+        if (ch >= 0x20 && ch != 0x7f) out[o++] = (char)ch;
+        else o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
+    }
+    out[o] = 0;
+    return out;
+}
+
+static kvgpt_status parse_config(const char *path, const char *buf, size_t len, kvgpt_config *c, kvgpt_error *err);
+
 kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *err)
 {
-    char path[LOADER_PATH_MAX];
-    kvgpt_status s = lf_join(path, sizeof path, dir, "config.json", err);
-    if (s) return s;
+    if (!dir || !*dir) return kv_fail(err, KVGPT_ERR_ARG, "no model folder given (an empty name)");
+    size_t cap = strlen(dir) + sizeof "/config.json";
+    /* On the heap, not the stack: the plan runs on a host's stack, before any arena exists. */
+    char *path = malloc(cap + LOADER_CONFIG_MAX + 1);
+    if (!path) return kv_fail(err, KVGPT_ERR_NOMEM, "%s/config.json: no memory to read it", dir);
+    char *buf = path + cap;
+    kvgpt_status s = lf_join(path, cap, dir, "config.json", err);
     lf_file f;
-    if ((s = lf_open(&f, path, err))) return s;
-    if (f.size > LOADER_CONFIG_MAX) {
+    if (!s && !(s = lf_open(&f, path, err))) {
+        if (f.size > LOADER_CONFIG_MAX)
+            s = kv_fail(err, KVGPT_ERR_CONFIG, "%s: %llu bytes; a config is at most %d", path,
+                        (unsigned long long)f.size, LOADER_CONFIG_MAX);
+        else
+            s = lf_read(&f, 0, buf, (size_t)f.size, err);
+        if (!s) s = parse_config(path, buf, (size_t)f.size, c, err);
         lf_close(&f);
-        return kv_fail(err, KVGPT_ERR_CONFIG, "%s: %llu bytes; a config is at most %d", path,
-                       (unsigned long long)f.size, LOADER_CONFIG_MAX);
     }
-    char buf[LOADER_CONFIG_MAX];
-    s = lf_read(&f, 0, buf, (size_t)f.size, err);
-    lf_close(&f);
-    if (s) return s;
+    free(path);
+    return s;
+}
 
+static kvgpt_status parse_config(const char *path, const char *buf, size_t len, kvgpt_config *c, kvgpt_error *err)
+{
     memset(c, 0, sizeof *c);
     int n_positions = 0, block_size = 0, has_bias = -1, hf = 0, n_inner = 0;
     int eos = -1, tok_dummy = 0;
     double eps = 1e-5;
-    char act[32] = "";
+    json_span act = {NULL, 0};
     cfg_bad bad = {NULL, 0};
     json_reader r;
-    json_init(&r, buf, (size_t)f.size);
+    json_init(&r, buf, len);
     json_span key;
     if (json_object_begin(&r)) {
         while (json_object_next(&r, &key)) {
@@ -103,11 +132,8 @@ kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *e
                 if (json_peek(&r) == JSON_T_NULL) ok = json_null(&r);
                 else ok = read_int(&r, "n_inner", &n_inner, &bad);
             } else if (json_span_eq(key, "activation_function")) {
-                json_span v;
                 hf = 1;
-                ok = json_string(&r, &v);
-                if (ok && json_unescape(v, act, sizeof act - 1) < 0) field = "activation_function";
-                else if (ok) act[v.len < sizeof act ? v.len : sizeof act - 1] = 0;
+                ok = json_string(&r, &act);
             } else ok = json_skip(&r);
             if (!ok) break;
             if (field)
@@ -130,12 +156,14 @@ kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *e
         c->bias = 1;
         c->ln_eps = (float)eps;
         c->eot_token = eos;
-        if (act[0] == 0 || strcmp(act, "gelu_new") == 0 || strcmp(act, "gelu_pytorch_tanh") == 0)
+        char shown[64];
+        if (!act.p || json_span_eq(act, "gelu_new") || json_span_eq(act, "gelu_pytorch_tanh"))
             c->gelu = KVGPT_GELU_TANH;
-        else if (strcmp(act, "gelu") == 0)
+        else if (json_span_eq(act, "gelu"))
             c->gelu = KVGPT_GELU_ERF;
         else
-            return kv_fail(err, KVGPT_ERR_CONFIG, "%s: unsupported activation_function \"%s\"", path, act);
+            return kv_fail(err, KVGPT_ERR_CONFIG, "%s: unsupported activation_function \"%s\" (gelu, gelu_new or "
+                           "gelu_pytorch_tanh)", path, shown_value(act, shown, sizeof shown));
         if (n_inner && n_inner != 4 * c->n_embd)
             return kv_fail(err, KVGPT_ERR_CONFIG, "%s: n_inner %d is not 4 * n_embd (unsupported)", path, n_inner);
     } else {

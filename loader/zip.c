@@ -1,7 +1,9 @@
 /* loader/zip.c — the few parts of a zip archive a torch checkpoint needs:
- * the end records (zip64 too: torch writes them), the central directory one
- * entry at a time, and where a stored entry's bytes begin. Every size and
- * offset is checked against the file before it is used; nothing is allocated. */
+ * the end records (zip64 too: torch writes them), the central directory read
+ * in one pass through a caller-given buffer, and where a stored entry's bytes
+ * begin, after its local header has been checked against the directory.
+ * Every size and offset is checked against the file before it is used;
+ * nothing is allocated. */
 #include "loader/ckpt.h"
 #include "common/status.h"
 
@@ -12,39 +14,32 @@
 #define SIG_EOCD 0x06054b50u
 #define SIG_Z64_LOCATOR 0x07064b50u
 #define SIG_Z64_EOCD 0x06064b50u
+#define SIG_DESCRIPTOR 0x08074b50u
 #define EOCD_LEN 22
 #define MAX_COMMENT 65535u
 #define MAX_ENTRIES (1u << 22)
+#define FLAG_ENCRYPTED 1u
+#define FLAG_DESCRIPTOR 8u
 
 static uint32_t le16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 static uint32_t le32(const unsigned char *p) { return le16(p) | (uint32_t)le16(p + 2) << 16; }
 static uint64_t le64(const unsigned char *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
 
-/* The last EOCD signature whose comment length reaches exactly the end of the file. */
-static kvgpt_status find_eocd(lf_file *f, uint64_t *at, kvgpt_error *err)
+/* The last EOCD signature whose comment length reaches exactly the end of the
+ * file: the file's last 64 KiB read once, searched backwards in memory. */
+static kvgpt_status find_eocd(lf_file *f, unsigned char *buf, uint64_t *at, kvgpt_error *err)
 {
     if (f->size < EOCD_LEN)
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: not a zip archive (%llu bytes, no end record)", f->path,
                        (unsigned long long)f->size);
-    uint64_t hi = f->size - EOCD_LEN, lo = hi > MAX_COMMENT ? hi - MAX_COMMENT : 0;
-    unsigned char buf[1024];
-    uint64_t end = hi + 4;
-    for (;;) {
-        uint64_t start = end - lo > sizeof buf ? end - sizeof buf : lo;
-        kvgpt_status s = lf_read(f, start, buf, (size_t)(end - start), err);
-        if (s) return s;
-        for (uint64_t p = end - 4 + 1; p-- > start;) {
-            if (le32(buf + (p - start)) != SIG_EOCD) continue;
-            unsigned char rec[EOCD_LEN];
-            if ((s = lf_read(f, p, rec, EOCD_LEN, err))) return s;
-            if (p + EOCD_LEN + le16(rec + 20) == f->size) {
-                *at = p;
-                return KVGPT_OK;
-            }
+    uint64_t span = f->size < MAX_COMMENT + EOCD_LEN ? f->size : MAX_COMMENT + EOCD_LEN, base = f->size - span;
+    kvgpt_status s = lf_read(f, base, buf, (size_t)span, err);
+    if (s) return s;
+    for (uint64_t p = span - EOCD_LEN + 1; p-- > 0;)
+        if (le32(buf + p) == SIG_EOCD && p + EOCD_LEN + le16(buf + p + 20) == span) {
+            *at = base + p;
+            return KVGPT_OK;
         }
-        if (start == lo) break;
-        end = start + 3;   /* a signature may straddle two windows */
-    }
     return kv_fail(err, KVGPT_ERR_CKPT, "%s: not a zip archive (no end-of-central-directory record; truncated?)",
                    f->path);
 }
@@ -78,11 +73,11 @@ static kvgpt_status read_zip64(lf_file *f, uint64_t eocd, zip_dir *d, int *found
     return KVGPT_OK;
 }
 
-kvgpt_status zip_dir_read(lf_file *f, zip_dir *d, kvgpt_error *err)
+kvgpt_status zip_dir_read(lf_file *f, zip_dir *d, void *buf, kvgpt_error *err)
 {
-    uint64_t eocd;
+    uint64_t eocd = 0;
     unsigned char rec[EOCD_LEN];
-    kvgpt_status s = find_eocd(f, &eocd, err);
+    kvgpt_status s = find_eocd(f, buf, &eocd, err);
     if (s || (s = lf_read(f, eocd, rec, EOCD_LEN, err))) return s;
     uint32_t disk = le16(rec + 4), cd_disk = le16(rec + 6), n_disk = le16(rec + 8), n = le16(rec + 10);
     uint32_t size = le32(rec + 12), off = le32(rec + 16);
@@ -112,110 +107,185 @@ kvgpt_status zip_dir_read(lf_file *f, zip_dir *d, kvgpt_error *err)
     return KVGPT_OK;
 }
 
-/* The zip64 extended-information field: the 64-bit values of the saturated ones, in order. */
-static kvgpt_status read_extra64(lf_file *f, uint64_t at, uint32_t len, zip_entry *e, int need_u, int need_c,
-                                 int need_off, kvgpt_error *err)
+/* ---- the central directory, one pass ---------------------------------------- */
+
+void zip_cursor_init(zip_cursor *c, lf_file *f, const zip_dir *d, void *buf)
 {
-    uint64_t end = at + len;
-    while (end - at >= 4) {
-        unsigned char h[4], v[24];
-        kvgpt_status s = lf_read(f, at, h, 4, err);
-        if (s) return s;
-        uint32_t id = le16(h), n = le16(h + 2);
-        if (n > end - at - 4) break;
-        if (id == 1) {
-            uint32_t want = 8u * (uint32_t)(need_u + need_c + need_off);
-            if (n < want) break;
-            if ((s = lf_read(f, at + 4, v, want, err))) return s;
-            const unsigned char *p = v;
-            uint64_t usize = e->size, csize = e->size;
-            if (need_u) { usize = le64(p); p += 8; }
-            if (need_c) { csize = le64(p); p += 8; }
-            if (need_off) e->local_off = le64(p);
-            if (usize != csize && e->method == 0) break;
-            e->size = usize;
-            return KVGPT_OK;
-        }
-        at += 4 + n;
-    }
-    return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%s\": zip64 sizes missing or inconsistent", f->path, e->name);
+    c->f = f;
+    c->d = d;
+    c->pos = d->cd_off;
+    c->buf = buf;
+    c->at = 0;
+    c->len = 0;
 }
 
-kvgpt_status zip_next(lf_file *f, const zip_dir *d, uint64_t *pos, zip_entry *e, kvgpt_error *err)
+/* Makes [off, off + n) of the central directory visible in the buffer
+ * (n <= ZIP_BUF_BYTES), reading ahead as far as the buffer and directory allow. */
+static kvgpt_status cursor_bytes(zip_cursor *c, uint64_t off, size_t n, const unsigned char **p, kvgpt_error *err)
 {
-    uint64_t end = d->cd_off + d->cd_size;
-    unsigned char h[46];
-    if (*pos > end || end - *pos < 46)
-        return kv_fail(err, KVGPT_ERR_CKPT, "%s: central directory ends inside an entry at byte %llu", f->path,
-                       (unsigned long long)*pos);
-    kvgpt_status s = lf_read(f, *pos, h, 46, err);
-    if (s) return s;
-    if (le32(h) != SIG_CENTRAL)
-        return kv_fail(err, KVGPT_ERR_CKPT, "%s: no central directory entry at byte %llu", f->path,
-                       (unsigned long long)*pos);
-    uint32_t nl = le16(h + 28), xl = le16(h + 30), cl = le16(h + 32);
-    if (nl == 0 || nl > ZIP_NAME_MAX)
-        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry at byte %llu has a name of %u bytes (1..%d)", f->path,
-                       (unsigned long long)*pos, nl, ZIP_NAME_MAX);
-    if ((uint64_t)46 + nl + xl + cl > end - *pos)
-        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry at byte %llu runs past the central directory", f->path,
-                       (unsigned long long)*pos);
-    if ((s = lf_read(f, *pos + 46, e->name, nl, err))) return s;
-    e->name[nl] = 0;
-    e->name_len = nl;
-    if (memchr(e->name, 0, nl))
-        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry at byte %llu has a NUL in its name", f->path,
-                       (unsigned long long)*pos);
-    e->flags = le16(h + 8);
-    e->method = le16(h + 10);
-    e->crc = le32(h + 16);
-    uint32_t csize = le32(h + 20), usize = le32(h + 24), disk = le16(h + 34);
-    e->local_off = le32(h + 42);
-    e->size = usize;
-    int need_u = usize == 0xffffffffu, need_c = csize == 0xffffffffu, need_off = e->local_off == 0xffffffffu;
-    if (disk == 0xffff)
-        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%s\" is on another disk", f->path, e->name);
-    if (need_u || need_c || need_off) {
-        if ((s = read_extra64(f, *pos + 46 + nl, xl, e, need_u, need_c, need_off, err))) return s;
-    } else if (e->method == 0 && csize != usize) {
-        return kv_fail(err, KVGPT_ERR_CKPT, "%s: stored entry \"%s\" has sizes %u and %u", f->path, e->name, csize,
-                       usize);
+    uint64_t end = c->d->cd_off + c->d->cd_size;
+    if (off < c->at || off + n > c->at + c->len) {
+        uint64_t len = end - off < ZIP_BUF_BYTES ? end - off : ZIP_BUF_BYTES;
+        kvgpt_status s = lf_read(c->f, off, c->buf, (size_t)len, err);
+        if (s) return s;
+        c->at = off;
+        c->len = (size_t)len;
     }
-    *pos += 46 + (uint64_t)nl + xl + cl;
+    *p = c->buf + (off - c->at);
     return KVGPT_OK;
 }
 
-kvgpt_status zip_data_off(lf_file *f, const zip_dir *d, const zip_entry *e, uint64_t *off, kvgpt_error *err)
+/* Walks an extra field's (id, length) records, which must tile it exactly;
+ * *z64 points at the zip64 record's data (NULL when there is none). */
+static int extra_records(const unsigned char *x, uint32_t len, const unsigned char **z64, uint32_t *z64_len)
 {
-    unsigned char h[30];
-    char name[ZIP_NAME_MAX];
-    if (e->method != 0 || (e->flags & 1))
-        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%s\" is %s (method %u); torch writes stored entries",
-                       f->path, e->name, (e->flags & 1) ? "encrypted" : "compressed", e->method);
+    *z64 = NULL;
+    *z64_len = 0;
+    uint32_t at = 0;
+    while (len - at >= 4) {
+        uint32_t id = le16(x + at), n = le16(x + at + 2);
+        if (n > len - at - 4) return 0;
+        if (id == 1) {
+            *z64 = x + at + 4;
+            *z64_len = n;
+        }
+        at += 4 + n;
+    }
+    return at == len;
+}
+
+/* The zip64 values of the saturated fields, in order (size, compressed size, offset). */
+static int read_extra64(const unsigned char *z, uint32_t zl, uint64_t *usize, uint64_t *csize, uint64_t *off)
+{
+    uint32_t at = 0;
+    uint64_t *want[3] = {usize, csize, off};
+    for (int i = 0; i < 3; i++) {
+        if (!want[i] || *want[i] != 0xffffffffu) continue;
+        if (zl - at < 8) return 0;
+        *want[i] = le64(z + at);
+        at += 8;
+    }
+    return 1;
+}
+
+kvgpt_status zip_next(zip_cursor *c, zip_entry *e, kvgpt_error *err)
+{
+    lf_file *f = c->f;
+    uint64_t end = c->d->cd_off + c->d->cd_size, at = c->pos;
+    const unsigned char *h;
+    if (at > end || end - at < 46)
+        return kv_fail(err, KVGPT_ERR_CKPT, "%s: central directory ends inside an entry at byte %llu", f->path,
+                       (unsigned long long)at);
+    kvgpt_status s = cursor_bytes(c, at, 46, &h, err);
+    if (s) return s;
+    if (le32(h) != SIG_CENTRAL)
+        return kv_fail(err, KVGPT_ERR_CKPT, "%s: no central directory entry at byte %llu", f->path,
+                       (unsigned long long)at);
+    uint32_t nl = le16(h + 28), xl = le16(h + 30), cl = le16(h + 32);
+    if (nl == 0 || nl > ZIP_NAME_MAX)
+        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry at byte %llu has a name of %u bytes (1..%d)", f->path,
+                       (unsigned long long)at, nl, ZIP_NAME_MAX);
+    if ((uint64_t)46 + nl + xl + cl > end - at)
+        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry at byte %llu runs past the central directory", f->path,
+                       (unsigned long long)at);
+    if ((s = cursor_bytes(c, at, 46 + (size_t)nl + xl, &h, err))) return s;
+    e->name = (const char *)h + 46;
+    e->name_len = nl;
+    if (memchr(e->name, 0, nl))
+        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry at byte %llu has a NUL in its name", f->path,
+                       (unsigned long long)at);
+    e->flags = le16(h + 8);
+    e->method = le16(h + 10);
+    e->crc = le32(h + 16);
+    uint64_t csize = le32(h + 20), usize = le32(h + 24), off = le32(h + 42);
+    if (le16(h + 34) == 0xffff)
+        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%.*s\" is on another disk", f->path, (int)nl, e->name);
+    const unsigned char *z;
+    uint32_t zl;
+    if (!extra_records(h + 46 + nl, xl, &z, &zl) || !read_extra64(z, zl, &usize, &csize, &off) ||
+        (e->method == 0 && csize != usize))
+        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%.*s\": %s", f->path, (int)nl, e->name,
+                       csize != usize && e->method == 0 ? "a stored entry with two different sizes"
+                                                        : "zip64 sizes missing or inconsistent");
+    e->size = usize;
+    e->local_off = off;
+    c->pos = at + 46 + nl + xl + cl;
+    return KVGPT_OK;
+}
+
+/* ---- a stored entry's bytes: its local header must agree with the directory -- */
+
+static kvgpt_status local_fail(lf_file *f, const zip_entry *e, const char *why, kvgpt_error *err)
+{
+    return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%.*s\": %s at byte %llu (damaged?)", f->path,
+                   (int)e->name_len, e->name, why, (unsigned long long)e->local_off);
+}
+
+/* After the data when flag bit 3 is set: [signature] crc, sizes of 4 or 8 bytes. */
+static int descriptor_matches(const unsigned char *p, size_t n, const zip_entry *e)
+{
+    for (int sig = 1; sig >= 0; sig--) {
+        const unsigned char *q = p + 4 * sig;
+        if (sig && (n < 4 || le32(p) != SIG_DESCRIPTOR)) continue;
+        if (n < (size_t)(4 * sig + 12) || le32(q) != e->crc) continue;
+        if (le32(q + 4) == e->size && le32(q + 8) == e->size && e->size < 0xffffffffu) return 1;
+        if (n >= (size_t)(4 * sig + 20) && le64(q + 4) == e->size && le64(q + 12) == e->size) return 1;
+    }
+    return 0;
+}
+
+kvgpt_status zip_data_off(lf_file *f, const zip_dir *d, const zip_entry *e, void *buf, uint64_t *off,
+                          kvgpt_error *err)
+{
+    unsigned char h[30], *b = buf;
+    if (e->method != 0 || (e->flags & FLAG_ENCRYPTED))
+        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%.*s\" is %s (method %u); torch writes stored entries",
+                       f->path, (int)e->name_len, e->name, (e->flags & FLAG_ENCRYPTED) ? "encrypted" : "compressed",
+                       e->method);
     if (e->local_off > d->cd_off || d->cd_off - e->local_off < 30)
-        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%s\": local header offset %llu is outside the data",
-                       f->path, e->name, (unsigned long long)e->local_off);
+        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%.*s\": local header offset %llu is outside the data",
+                       f->path, (int)e->name_len, e->name, (unsigned long long)e->local_off);
     kvgpt_status s = lf_read(f, e->local_off, h, 30, err);
     if (s) return s;
-    uint32_t nl = le16(h + 26), xl = le16(h + 28);
-    if (le32(h) != SIG_LOCAL || le16(h + 8) != e->method || nl != e->name_len)
-        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%s\": bad local header at byte %llu", f->path, e->name,
-                       (unsigned long long)e->local_off);
+    uint32_t nl = le16(h + 26), xl = le16(h + 28), flags = le16(h + 6);
+    if (le32(h) != SIG_LOCAL) return local_fail(f, e, "no local header", err);
+    if (le16(h + 8) != e->method || flags != e->flags)
+        return local_fail(f, e, "the local header's method or flags differ from the directory's", err);
+    if (nl != e->name_len || e->local_off + 30 + nl + xl > d->cd_off)
+        return local_fail(f, e, "the local header's name or extra field does not fit", err);
+    if ((s = lf_read(f, e->local_off + 30, b, (size_t)nl + xl, err))) return s;
+    if (memcmp(b, e->name, nl) != 0) return local_fail(f, e, "the local header names another file", err);
+    /* The extra-field length is what locates the data: it must hold whole
+     * records, and a zip64 record there must repeat the directory's sizes. */
+    const unsigned char *z;
+    uint32_t zl;
+    uint64_t lcrc = le32(h + 14), csize = le32(h + 18), usize = le32(h + 22);
+    if (!extra_records(b + nl, xl, &z, &zl) || !read_extra64(z, zl, &usize, &csize, NULL))
+        return local_fail(f, e, "the local header's extra field is not a sequence of records", err);
+    int known = lcrc == e->crc && csize == e->size && usize == e->size;
+    int blank = lcrc == 0 && csize == 0 && usize == 0;
+    if (!known && !((flags & FLAG_DESCRIPTOR) && blank))
+        return local_fail(f, e, "the local header's CRC-32 or sizes differ from the directory's", err);
     uint64_t data = e->local_off + 30 + nl + xl;
     if (data > d->cd_off || e->size > d->cd_off - data)
-        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%s\": %llu bytes at %llu run past the data (truncated?)",
-                       f->path, e->name, (unsigned long long)e->size, (unsigned long long)data);
-    if ((s = lf_read(f, e->local_off + 30, name, nl, err))) return s;
-    if (memcmp(name, e->name, nl) != 0)
-        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%s\": the local header names another file", f->path,
-                       e->name);
+        return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%.*s\": %llu bytes at %llu run past the data (truncated?)",
+                       f->path, (int)e->name_len, e->name, (unsigned long long)e->size, (unsigned long long)data);
+    if (flags & FLAG_DESCRIPTOR) {
+        uint64_t room = d->cd_off - data - e->size;
+        size_t n = room < 24 ? (size_t)room : 24;
+        if ((s = lf_read(f, data + e->size, b, n, err))) return s;
+        if (!descriptor_matches(b, n, e))
+            return local_fail(f, e, "the data descriptor after the bytes differs from the directory", err);
+    }
     *off = data;
     return KVGPT_OK;
 }
 
+/* ---- CRC-32 (zip's, reflected 0xEDB88320) ------------------------------------- */
+
 uint32_t zip_crc32(uint32_t crc, const void *p, size_t n)
 {
-    /* Half-byte table: small, and data.pkl is a few KiB. */
+    /* Half-byte table: for the small things (data.pkl is a few KiB). */
     static const uint32_t t[16] = {
         0x00000000u, 0x1db71064u, 0x3b6e20c8u, 0x26d930acu, 0x76dc4190u, 0x6b6b51f4u, 0x4db26158u, 0x5005713cu,
         0xedb88320u, 0xf00f9344u, 0xd6d6a3e8u, 0xcb61b38cu, 0x9b64c2b0u, 0x86d3d2d4u, 0xa00ae278u, 0xbdbdf21cu};
@@ -226,5 +296,30 @@ uint32_t zip_crc32(uint32_t crc, const void *p, size_t n)
         crc = (crc >> 4) ^ t[crc & 15];
         crc = (crc >> 4) ^ t[crc & 15];
     }
+    return ~crc;
+}
+
+void zip_crc_table(uint32_t t[8][256])
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+        t[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int k = 1; k < 8; k++) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 255];
+}
+
+uint32_t zip_crc32_fast(const uint32_t t[8][256], uint32_t crc, const void *p, size_t n)
+{
+    /* Slicing by 8: the storages are most of the file, and they stream through here. */
+    const unsigned char *b = p;
+    crc = ~crc;
+    for (; n >= 8; n -= 8, b += 8) {
+        uint32_t lo = crc ^ le32(b), hi = le32(b + 4);
+        crc = t[7][lo & 255] ^ t[6][(lo >> 8) & 255] ^ t[5][(lo >> 16) & 255] ^ t[4][lo >> 24] ^ t[3][hi & 255] ^
+              t[2][(hi >> 8) & 255] ^ t[1][(hi >> 16) & 255] ^ t[0][hi >> 24];
+    }
+    while (n--) crc = (crc >> 8) ^ t[0][(crc ^ *b++) & 255];
     return ~crc;
 }

@@ -430,12 +430,16 @@ END_TEST
 /* ---- vocab.json -------------------------------------------------------- */
 
 /* A char vocab of n tokens ("a", "b", ... then "\u00e9"-style escapes). */
+/* A char vocab.json of n tokens U+0100.. (stoi its exact inverse), extra
+ * appended inside itos. */
 static char *char_vocab(int n, const char *extra)
 {
-    size_t cap = 64 + (size_t)n * 16 + strlen(extra);
+    size_t cap = 64 + (size_t)n * 32 + strlen(extra);
     char *b = malloc(cap);
     ck_assert_ptr_nonnull(b);
-    size_t at = (size_t)snprintf(b, cap, "{\"stoi\": {}, \"itos\": [");
+    size_t at = (size_t)snprintf(b, cap, "{\"stoi\": {");
+    for (int i = 0; i < n; i++) at += (size_t)snprintf(b + at, cap - at, "%s\"\\u%04x\": %d", i ? ", " : "", 0x100 + i, i);
+    at += (size_t)snprintf(b + at, cap - at, "}, \"itos\": [");
     for (int i = 0; i < n; i++) at += (size_t)snprintf(b + at, cap - at, "%s\"\\u%04x\"", i ? ", " : "", 0x100 + i);
     snprintf(b + at, cap - at, "%s]}", extra);
     return b;
