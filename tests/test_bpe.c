@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tokenizer/bpe.h"
+#include "tests/support/fixtures.h"
 #include "tokenizer/pretok.h"
 
 /* ---- shared state: the real GPT-2 tokenizer, loaded once ----------------- */
@@ -74,7 +75,7 @@ static const bpe_tokenizer *tok(void)
 #define SKIP_WITHOUT_FIXTURES()                                                     \
     do {                                                                            \
         if (!g_have_fixtures) {                                                     \
-            printf("  %s: skipped (no fixtures at %s)\n", __func__, g_fixtures);    \
+            ck_assert_int_eq(tf_need_fixtures(__func__), 0);                        \
             return;                                                                 \
         }                                                                           \
     } while (0)

@@ -18,10 +18,7 @@
 
 #define SKIP_WITHOUT_FIXTURES()                                                   \
     do {                                                                          \
-        if (!tf_dir()) {                                                          \
-            printf("  %s: skipped (no fixtures)\n", __func__);                    \
-            return;                                                               \
-        }                                                                         \
+        if (!tf_need_fixtures(__func__)) return;                                  \
     } while (0)
 
 /* ---- small helpers ---------------------------------------------------------- */

@@ -48,7 +48,7 @@ static int count(const char *s, const char *needle)
 
 START_TEST(sample_stdout_is_only_samples)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     char args[4096], *out, *err;
     snprintf(args, sizeof args, "sample --model %s --start ROMEO: --num_samples 3 --max_new_tokens 30 --seed 7",
              tf_path("shakespeare_char"));
@@ -66,7 +66,7 @@ END_TEST
 
 START_TEST(batched_prints_what_sequential_prints)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     char args[4096], *a, *b, *ea, *eb;
     const char *common = "--num_samples 4 --max_new_tokens 100 --seed 3 --window shift";
     snprintf(args, sizeof args, "sample --model %s %s", tf_path("shakespeare_char"), common);
@@ -88,7 +88,7 @@ END_TEST
 
 START_TEST(ids_without_tokenizer)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     char dir[4096], args[8192], *out, *err;
     ck_assert_int_eq(tf_tmpdir(dir, sizeof dir), 0);
     /* The model without its tokenizer files: config + weights only. */
@@ -125,7 +125,7 @@ END_TEST
 /* Each bad invocation: exit 1 or 2, one line on stderr, nothing on stdout. */
 START_TEST(bad_options)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     const char *m = tf_path("shakespeare_char");
     const char *cases[][2] = {
         {"sample --model %s --temperature -1", "temperature"},

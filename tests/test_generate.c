@@ -53,10 +53,7 @@ static int vocab_of(const kvgpt_model *m) { return kvgpt_model_config(m)->vocab_
 
 #define SKIP_IF_NO_FIXTURES()                                                  \
     do {                                                                       \
-        if (!tf_dir()) {                                                       \
-            fprintf(stderr, "%s: no fixtures, skipped\n", __func__);           \
-            return;                                                            \
-        }                                                                      \
+        if (!tf_need_fixtures(__func__)) return;                               \
     } while (0)
 
 /* ---- collecting tokens through on_token -------------------------------------- */

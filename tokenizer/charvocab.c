@@ -175,6 +175,28 @@ static kvgpt_status read_pass(cv_vocab *v, const char *path, const char *text, s
     return KVGPT_OK;
 }
 
+/* The GPT-2 BPE's vocab.json maps tokens to ids: its first member's value is
+ * a number; a char vocabulary's are "stoi"/"itos" (or its "vocab_size"). */
+static int bpe_like(const char *text, size_t n)
+{
+    json_reader r;
+    json_span key;
+    json_init(&r, text, n);
+    return json_object_begin(&r) && json_object_next(&r, &key) && json_peek(&r) == JSON_T_NUMBER &&
+           !json_span_eq(key, "vocab_size");
+}
+
+int cv_is_char_vocab(const char *path)
+{
+    char head[512];
+    lf_file f;
+    if (lf_open(&f, path, NULL)) return 1;   /* cv_load will say what is wrong with it */
+    size_t n = f.size < sizeof head ? (size_t)f.size : sizeof head;
+    int bpe = !lf_read(&f, 0, head, n, NULL) && bpe_like(head, n);
+    lf_close(&f);
+    return !bpe;
+}
+
 kvgpt_status cv_load(cv_vocab *v, const char *path, int vocab_size, void *file_mem, size_t file_bytes,
                      void *table_mem, size_t table_bytes, kvgpt_error *err)
 {
@@ -195,16 +217,9 @@ kvgpt_status cv_load(cv_vocab *v, const char *path, int vocab_size, void *file_m
     cv_begin(v, f.size, vocab_size, table_mem);
     int have_itos, have_stoi;
     if ((s = read_pass(v, path, file_mem, n, vocab_size, l.bytes_cap, 0, &have_itos, err))) return s;
-    if (!have_itos) {
-        /* The GPT-2 BPE's vocab.json maps tokens to ids; its merges.txt is what is missing. */
-        json_reader r;
-        json_span key;
-        json_init(&r, file_mem, n);
-        if (json_object_begin(&r) && json_object_next(&r, &key) && json_peek(&r) == JSON_T_NUMBER)
-            return kv_fail(err, KVGPT_ERR_VOCAB, "%s: a GPT-2 BPE vocabulary (token -> id) without merges.txt "
-                           "beside it", path);
-        return kv_fail(err, KVGPT_ERR_VOCAB, "%s: no \"itos\" list", path);
-    }
+    if (!have_itos)
+        return kv_fail(err, KVGPT_ERR_VOCAB, bpe_like(file_mem, n) ? "%s: a GPT-2 BPE vocabulary (token -> id) "
+                       "without the merges.txt that goes with it" : "%s: no \"itos\" list", path);
     return read_pass(v, path, file_mem, n, vocab_size, l.bytes_cap, 1, &have_stoi, err);
 }
 

@@ -26,6 +26,10 @@ typedef struct {
 /* Bytes cv_load needs for a vocab file of this size (upper bound: the
  * tables of vocab_size one-character tokens, never more than the file). */
 size_t cv_table_bytes(uint64_t file_size, int vocab_size);
+/* 0 when the file at path is evidently not a char vocabulary but a GPT-2 BPE
+ * vocab.json (token -> id) whose merges.txt is missing: no tokenizer then,
+ * rather than a broken one. 1 otherwise (cv_load judges the rest). */
+int cv_is_char_vocab(const char *path);
 kvgpt_status cv_load(cv_vocab *v, const char *path, int vocab_size, void *file_mem, size_t file_bytes,
                      void *table_mem, size_t table_bytes, kvgpt_error *err);
 /* 1 when s[0..n) is exactly one well-formed UTF-8 character: what a char

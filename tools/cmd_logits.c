@@ -44,7 +44,7 @@ int cmd_logits(int argc, char **argv)
         cli_usage("logits", "Runs the full forward and prints the 5 most likely next tokens.", opts, n);
         return 0;
     }
-    if (!model) return cli_error("logits", "--model DIR is required");
+    if (cli_need_model("logits", model)) return 1;
     if (!ids_s == !text) return cli_error("logits", "give exactly one of --ids or --text");
     kvgpt_options o;
     kvgpt_options_default(&o);
@@ -64,6 +64,10 @@ int cmd_logits(int argc, char **argv)
     if (s) return cli_status("logits", s, &err);
     int rc = 0;
     float *logits = NULL;
+    if (text && !kvgpt_has_tokenizer(m)) {
+        rc = cli_no_tokenizer("logits", model, "give token ids with --ids");
+        goto done;
+    }
     if (text && (s = kvgpt_encode(m, text, strlen(text), ids, LOGITS_MAX_IDS, &T, &err))) {
         rc = cli_status("logits", s, &err);
         goto done;

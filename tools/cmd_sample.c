@@ -5,7 +5,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define SAMPLE_MAX_PROMPT (1 << 20)
 
@@ -33,7 +35,7 @@ static int on_token(void *user, int seq, int32_t tok)
         put_token(s->m, tok);
         fflush(stdout);
     }
-    return 0;
+    return ferror(stdout) != 0;   /* nowhere to write (a full disk, a closed pipe): stop */
 }
 
 static void put_prompt(const kvgpt_model *m, const char *text, size_t len, const int32_t *ids, int n)
@@ -46,16 +48,27 @@ static void put_prompt(const kvgpt_model *m, const char *text, size_t len, const
     (void)m;
 }
 
-static char *read_file(const char *path, size_t *len)
+/* The prompt file (a pipe will do, a folder will not); NULL with *why. */
+static char *read_file(const char *path, size_t *len, const char **why)
 {
+    struct stat st;
     FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
+    if (!f) {
+        *why = strerror(errno);
+        return NULL;
+    }
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        *why = "a directory, not a file";
+        return NULL;
+    }
     char *buf = malloc(SAMPLE_MAX_PROMPT + 1);
     *len = buf ? fread(buf, 1, SAMPLE_MAX_PROMPT + 1, f) : 0;
+    int e = buf && ferror(f) ? errno : 0;
     fclose(f);
-    if (buf && *len > SAMPLE_MAX_PROMPT) {
+    *why = !buf ? "out of memory" : e ? strerror(e) : *len > SAMPLE_MAX_PROMPT ? "prompt file larger than 1 MiB" : NULL;
+    if (*why) {
         free(buf);
-        *len = (size_t)-1;
         return NULL;
     }
     return buf;
@@ -97,7 +110,7 @@ int cmd_sample(int argc, char **argv)
         cli_usage("sample", "Generates text like nanoGPT's sample.py, with a KV cache.", opts, n_opts);
         return 0;
     }
-    if (!model) return cli_error("sample", "--model DIR is required");
+    if (cli_need_model("sample", model)) return 1;
     if (num_samples < 1) return cli_error("sample", "--num_samples must be at least 1, not %d", num_samples);
     if (batch < 1 || batch > 64) return cli_error("sample", "--batch must be 1..64, not %d", batch);
     const int cache_on = cli_on_off(kv), adapt_on = cli_on_off(adapt);
@@ -145,14 +158,14 @@ int cmd_sample(int argc, char **argv)
         }
     } else {
         if (!kvgpt_has_tokenizer(m)) {
-            rc = cli_error("sample", "%s has no tokenizer files: give the prompt with --start-ids", model);
+            rc = cli_no_tokenizer("sample", model, "give the prompt as token ids with --start-ids");
             goto done;
         }
         if (strncmp(start, "FILE:", 5) == 0) {
-            file_text = read_file(start + 5, &text_len);
+            const char *why = NULL;
+            file_text = read_file(start + 5, &text_len, &why);
             if (!file_text) {
-                rc = cli_error("sample", "%s: %s", start + 5,
-                               text_len == (size_t)-1 ? "prompt file larger than 1 MiB" : "cannot read");
+                rc = cli_error("sample", "--start FILE:%s: %s", start + 5, why);
                 goto done;
             }
             text = file_text;
@@ -211,7 +224,12 @@ int cmd_sample(int argc, char **argv)
                                 memcmp(sk.toks[o.batch], sk.toks[0], sizeof(int32_t) * (size_t)sk.n_toks[0]) == 0;
                 }
             }
-            fflush(stdout);
+            errno = 0;
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                rc = cli_error("sample", "writing standard output failed: %s", strerror(errno ? errno : EIO));
+                clearerr(stdout);   /* said once */
+                goto done;
+            }
             double t = res.prefill_s + res.decode_s;
             int made = 0;
             for (int b = 0; b < n; b++) made += sk.n_toks[b];
