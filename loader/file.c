@@ -11,6 +11,8 @@
 
 kvgpt_status lf_join(char *out, size_t cap, const char *dir, const char *name, kvgpt_error *err)
 {
+    /* "" would make "/name": a file at the root, never what was meant. */
+    if (!dir || !*dir) return kv_fail(err, KVGPT_ERR_ARG, "no folder given for %s (an empty name)", name);
     int n = snprintf(out, cap, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= cap) return kv_fail(err, KVGPT_ERR_ARG, "%s/%s: path too long", dir, name);
     return KVGPT_OK;
