@@ -46,6 +46,7 @@ kvgpt_status lf_open(lf_file *f, const char *path, kvgpt_error *err)
 {
     f->fd = -1;
     f->size = 0;
+    f->n_reads = f->bytes_read = 0;
     f->path = path ? path : "";
     if (!path || !*path) return kv_fail(err, KVGPT_ERR_ARG, "an empty file name");
     /* O_NONBLOCK: opening a FIFO must not wait for a writer; fstat on what was
@@ -73,6 +74,8 @@ kvgpt_status lf_read(lf_file *f, uint64_t off, void *buf, size_t n, kvgpt_error 
         return kv_fail(err, KVGPT_ERR_IO, "%s: truncated: wants bytes %llu..%llu of a %llu-byte file", f->path,
                        (unsigned long long)off, (unsigned long long)(off + n), (unsigned long long)f->size);
     unsigned char *p = buf;
+    f->n_reads++;
+    f->bytes_read += n;
     while (n) {
         ssize_t got = pread(f->fd, p, n > (1u << 30) ? (1u << 30) : n, (off_t)off);
         if (got < 0 && errno == EINTR) continue;

@@ -15,6 +15,7 @@ typedef struct {
     int fd;
     uint64_t size;
     const char *path;        /* the caller's string, for messages: it must outlive the file */
+    uint64_t n_reads, bytes_read;   /* what lf_read did: tests hold the readers to linear work */
 } lf_file;
 
 /* dir/name into out; KVGPT_ERR_ARG when too long. */
