@@ -9,12 +9,16 @@
  * torch._utils._rebuild_parameter and torch.<Type>Storage. Anything else is
  * refused with KVGPT_ERR_CKPT naming the file, the byte and the opcode or
  * global. The interpreter's stack, memo and objects live in caller-given
- * scratch sized from the pickle's length; nothing recurses.
+ * scratch sized by what a first, streaming pass counted (capped by the
+ * checkpoint's layer count); nothing recurses, and every reader is linear in
+ * the pickle and the zip directory.
  *
  * Tensors must be contiguous row-major (strides of dimensions longer than 1
  * equal the row-major strides); each is a byte range of the ckpt file. The
- * zip must be stored (torch never compresses); data.pkl's CRC-32 is checked,
- * the storages' are not (they are most of the file and mostly never read). */
+ * zip must be stored (torch never compresses); every local header must agree
+ * with the directory. data.pkl's CRC-32 is checked at open, each storage's as
+ * st_read_rows reads it (storages never read, such as the optimizer's, are
+ * not read for it). */
 #ifndef KVGPT_CKPT_H
 #define KVGPT_CKPT_H
 
