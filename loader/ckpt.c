@@ -14,7 +14,6 @@
 
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* What a checkpoint may hold, by its layer count: a state dict and its
@@ -31,12 +30,13 @@ static int ends_with(const char *s, size_t n, const char *suffix)
     return n >= k && memcmp(s + n - k, suffix, k) == 0;
 }
 
-/* A record name root/suffix with a root of one path component. */
+/* A record name root/suffix with a root of one path component (at most
+ * CKPT_ROOT_MAX bytes); its length, or 0. */
 static size_t root_of(const zip_entry *e, const char *suffix)
 {
     if (!ends_with(e->name, e->name_len, suffix)) return 0;
     size_t r = e->name_len - strlen(suffix);
-    return r > 0 && !memchr(e->name, '/', r) ? r : 0;
+    return r > 0 && r <= CKPT_ROOT_MAX && !memchr(e->name, '/', r) ? r : 0;
 }
 
 /* <one component>/data/<digits>: a storage record of some root. */
@@ -50,34 +50,38 @@ static int storage_like(const zip_entry *e)
     return 1;
 }
 
-static void keep_entry(zip_entry *dst, char *name, const zip_entry *src)
+/* "path: root/data.pkl", the path's end kept when it is very long. */
+static void name_what(ckpt_info *ci, const char *path)
 {
-    *dst = *src;
-    memcpy(name, src->name, src->name_len);
-    name[src->name_len] = 0;
-    dst->name = name;
+    size_t n = strlen(path), room = sizeof ci->what - strlen(ci->name) - 8;
+    if (n <= room) snprintf(ci->what, sizeof ci->what, "%s: %s", path, ci->name);
+    else snprintf(ci->what, sizeof ci->what, "...%s: %s", path + n - room, ci->name);
 }
 
-/* The directory's records: data.pkl (exactly one), byteorder, how many storages. */
-static kvgpt_status find_records(lf_file *f, ckpt_info *ci, unsigned char *buf, kvgpt_error *err)
+/* The directory's records: data.pkl (exactly one), byteorder, how many storages;
+ * read through buf (cap >= ZIP_BUF_MIN bytes). */
+static kvgpt_status find_records(lf_file *f, ckpt_info *ci, unsigned char *buf, size_t cap, kvgpt_error *err)
 {
-    kvgpt_status s = zip_dir_read(f, &ci->dir, buf, err);
+    kvgpt_status s = zip_dir_read(f, &ci->dir, buf, cap, err);
     if (s) return s;
     zip_cursor cur;
     zip_entry e, bo;
-    int n_pkl = 0, has_bo = 0;
+    char bo_root[CKPT_ROOT_MAX + 1];
+    size_t bo_len = 0, r;
+    int n_pkl = 0;
     ci->n_storages = 0;
-    zip_cursor_init(&cur, f, &ci->dir, buf);
+    zip_cursor_init(&cur, f, &ci->dir, buf, cap);
     for (uint64_t i = 0; i < ci->dir.n_entries; i++) {
         if ((s = zip_next(&cur, &e, err))) return s;
-        size_t r;
         if ((r = root_of(&e, "/data.pkl"))) {
-            keep_entry(&ci->pkl, ci->pkl_name, &e);
+            ci->pkl = e;
+            memcpy(ci->root, e.name, r);
             ci->root_len = r;
             n_pkl++;
-        } else if (root_of(&e, "/byteorder")) {
-            keep_entry(&bo, ci->bo_name, &e);
-            has_bo = 1;
+        } else if ((r = root_of(&e, "/byteorder"))) {
+            bo = e;
+            memcpy(bo_root, e.name, r);
+            bo_len = r;
         } else if (storage_like(&e)) {
             ci->n_storages++;
         }
@@ -88,33 +92,37 @@ static kvgpt_status find_records(lf_file *f, ckpt_info *ci, unsigned char *buf, 
     if (n_pkl != 1)
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: %s; a torch checkpoint has exactly one <root>/data.pkl", f->path,
                        n_pkl ? "several data.pkl records" : "no data.pkl record (not a torch zip checkpoint?)");
-    snprintf(ci->what, sizeof ci->what, "%s: %s", f->path, ci->pkl_name);
+    ci->root[ci->root_len] = 0;
+    snprintf(ci->name, sizeof ci->name, "%s/data.pkl", ci->root);
+    ci->pkl.name = ci->name;
+    name_what(ci, f->path);
     if (ci->pkl.size > CKPT_MAX_PICKLE)
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: %llu bytes of pickle is absurd (limit %u)", ci->what,
                        (unsigned long long)ci->pkl.size, CKPT_MAX_PICKLE);
-    if ((s = zip_data_off(f, &ci->dir, &ci->pkl, buf, &ci->pkl_off, err))) return s;
-    if (has_bo && bo.name_len == ci->root_len + strlen("/byteorder") && memcmp(bo.name, ci->pkl_name, ci->root_len) == 0) {
+    if ((s = zip_data_off(f, &ci->dir, &ci->pkl, buf, cap, &ci->pkl_off, err))) return s;
+    if (bo_len == ci->root_len && memcmp(bo_root, ci->root, bo_len) == 0) {
+        char name[CKPT_ROOT_MAX + 16], b[8] = "";
         uint64_t off;
-        char b[8] = "";
-        if ((s = zip_data_off(f, &ci->dir, &bo, buf, &off, err))) return s;
+        snprintf(name, sizeof name, "%s/byteorder", ci->root);
+        bo.name = name;
+        if ((s = zip_data_off(f, &ci->dir, &bo, buf, cap, &off, err))) return s;
         if (bo.size != 6 || (s = lf_read(f, off, b, 6, err)) || memcmp(b, "little", 6) != 0 ||
             zip_crc32(0, b, 6) != bo.crc)
             return s ? s : kv_fail(err, KVGPT_ERR_CKPT, "%s: %s is not \"little\": big-endian storages are not "
-                                   "supported", f->path, ci->bo_name);
+                                   "supported", f->path, name);
     }
     return KVGPT_OK;
 }
 
 /* CRC-32 of data.pkl, read through the buffer. */
-static kvgpt_status check_crc_file(lf_file *f, const ckpt_info *ci, const uint32_t crc_tab[8][256],
-                                   unsigned char *buf, kvgpt_error *err)
+static kvgpt_status check_crc_file(lf_file *f, const ckpt_info *ci, unsigned char *buf, size_t cap, kvgpt_error *err)
 {
     uint32_t crc = 0;
     for (uint64_t at = 0; at < ci->pkl.size;) {
-        size_t n = ci->pkl.size - at < ZIP_BUF_BYTES ? (size_t)(ci->pkl.size - at) : ZIP_BUF_BYTES;
+        size_t n = ci->pkl.size - at < cap ? (size_t)(ci->pkl.size - at) : cap;
         kvgpt_status s = lf_read(f, ci->pkl_off + at, buf, n, err);
         if (s) return s;
-        crc = zip_crc32_fast(crc_tab, crc, buf, n);
+        crc = zip_crc32(crc, buf, n);
         at += n;
     }
     if (crc != ci->pkl.crc)
@@ -125,37 +133,28 @@ static kvgpt_status check_crc_file(lf_file *f, const ckpt_info *ci, const uint32
 
 /* ---- model_args → kvgpt_config ------------------------------------------- */
 
-static kvgpt_status config_from_args(const pk_arg *a, int n, const char *what, kvgpt_config *c, kvgpt_error *err)
+static const char *const args_wanted[] = {"n_layer", "n_head", "n_embd", "block_size", "vocab_size", "bias"};
+#define N_ARGS 6
+
+static kvgpt_status config_from_args(const pk_arg *a, const char *what, kvgpt_config *c, kvgpt_error *err)
 {
-    static const char *const ints[] = {"n_layer", "n_head", "n_embd", "block_size", "vocab_size"};
-    int64_t v[5] = {0, 0, 0, 0, 0};
-    int have[5] = {0, 0, 0, 0, 0}, bias = 1;
-    for (int i = 0; i < n; i++) {
-        for (int k = 0; k < 5; k++) {
-            if (strcmp(a[i].key, ints[k]) != 0) continue;
-            if (a[i].type != PK_INT)
-                return kv_fail(err, KVGPT_ERR_CONFIG, "%s: model_args[\"%s\"] is not an integer", what, ints[k]);
-            v[k] = a[i].i;
-            have[k] = 1;
-        }
-        if (strcmp(a[i].key, "bias") == 0) {
-            if (a[i].type != PK_BOOL)
-                return kv_fail(err, KVGPT_ERR_CONFIG, "%s: model_args[\"bias\"] is not True or False", what);
-            bias = (int)a[i].i;
-        }
-    }
+    int64_t v[5];
     for (int k = 0; k < 5; k++) {
-        if (!have[k]) return kv_fail(err, KVGPT_ERR_CONFIG, "%s: model_args has no \"%s\"", what, ints[k]);
-        if (v[k] < 0) v[k] = -1;   /* out of range either way: loader_check_config says so */
-        if (v[k] > INT_MAX) v[k] = INT_MAX;
+        if (!a[k].present)
+            return kv_fail(err, KVGPT_ERR_CONFIG, "%s: model_args has no \"%s\"", what, args_wanted[k]);
+        if (a[k].type != PK_INT)
+            return kv_fail(err, KVGPT_ERR_CONFIG, "%s: model_args[\"%s\"] is not an integer", what, args_wanted[k]);
+        v[k] = a[k].i < 0 ? -1 : a[k].i > INT_MAX ? INT_MAX : a[k].i;   /* out of range either way: checked below */
     }
+    if (a[5].present && a[5].type != PK_BOOL)
+        return kv_fail(err, KVGPT_ERR_CONFIG, "%s: model_args[\"bias\"] is not True or False", what);
     memset(c, 0, sizeof *c);
     c->n_layer = (int)v[0];
     c->n_head = (int)v[1];
     c->n_embd = (int)v[2];
     c->block_size = (int)v[3];
     c->vocab_size = (int)v[4];
-    c->bias = bias;
+    c->bias = a[5].present ? (int)a[5].i : 1;   /* nanoGPT's GPTConfig default is bias=True */
     c->hf_layout = 0;             /* nn.Linear [out, in] */
     c->gelu = KVGPT_GELU_ERF;     /* nanoGPT's nn.GELU() is exact */
     c->ln_eps = 1e-5f;
@@ -201,51 +200,35 @@ static int layout(const st_file *s, ckpt_layout *l)
     return kv_add(l->vm, vm, &a) && kv_add(a, 64, &l->total);
 }
 
-/* ckpt_open's working memory: taken from the heap and given back before it
- * returns (it runs before the arena exists; a 128 KiB stack frame would not do). */
-typedef struct {
-    unsigned char buf[ZIP_BUF_BYTES];
-    uint32_t crc[8][256];
-    ckpt_info ci;
-    pk_arg args[PK_MAX_ARGS];
-} open_work;
-
 kvgpt_status ckpt_open(st_file *s, const char *path, size_t *scratch_bytes, kvgpt_config *cfg, kvgpt_error *err)
 {
     memset(s, 0, sizeof *s);
     s->file.fd = -1;
     kvgpt_status st = lf_open(&s->file, path, err);
     if (st) return st;
-    size_t scan_at = (sizeof(open_work) + 63) & ~(size_t)63;
-    open_work *w = malloc(scan_at + pk_scan_bytes());
-    if (!w) {
-        lf_close(&s->file);
-        return kv_fail(err, KVGPT_ERR_NOMEM, "%s: no memory for the %zu bytes that read the checkpoint's directory",
-                       path, scan_at + pk_scan_bytes());
-    }
-    ckpt_info *ci = &w->ci;
+    /* No memory is taken before the plan: a small buffer on the stack reads
+     * the directory and data.pkl's CRC, and the scan keeps a fixed state. */
+    ckpt_info ci;
+    unsigned char buf[ZIP_BUF_MIN];
+    pk_arg args[N_ARGS];
     kvgpt_config c;
     ckpt_layout l;
-    int n = 0;
-    zip_crc_table(w->crc);
-    if ((st = find_records(&s->file, ci, w->buf, err)) ||
-        (st = check_crc_file(&s->file, ci, (const uint32_t(*)[256])w->crc, w->buf, err)) ||
-        (st = pk_scan_args(&s->file, ci->pkl_off, ci->pkl.size, ci->what, "model_args", w->args, &n, &s->pk,
-                           (char *)w + scan_at, err)) ||
-        (st = config_from_args(w->args, n, ci->what, &c, err)) ||
-        (st = check_needs(&s->pk, ci->n_storages, c.n_layer, ci->what, err)))
+    if ((st = find_records(&s->file, &ci, buf, sizeof buf, err)) ||
+        (st = check_crc_file(&s->file, &ci, buf, sizeof buf, err)) ||
+        (st = pk_scan_args(&s->file, ci.pkl_off, ci.pkl.size, ci.what, "model_args", args_wanted, N_ARGS, args,
+                           &s->pk, err)) ||
+        (st = config_from_args(args, ci.what, &c, err)) ||
+        (st = check_needs(&s->pk, ci.n_storages, c.n_layer, ci.what, err)))
         goto fail;
-    s->storages = ci->n_storages;
+    s->storages = ci.n_storages;
     if (!layout(s, &l)) {
         st = kv_fail(err, KVGPT_ERR_NOMEM, "%s: scratch size overflows", path);
         goto fail;
     }
     if (cfg) *cfg = c;
     *scratch_bytes = l.total;
-    free(w);
     return KVGPT_OK;
 fail:
-    free(w);
     lf_close(&s->file);
     return st;
 }
@@ -267,7 +250,7 @@ kvgpt_status ckpt_parse(st_file *s, void *scratch, size_t scratch_bytes, kvgpt_e
     /* Offsets are from a 64-byte boundary; layout() keeps 64 bytes of slack for it. */
     char *base = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     struct ckpt_reads *r = (struct ckpt_reads *)(void *)base;
-    kvgpt_status st = find_records(&s->file, &r->ci, r->buf, err);
+    kvgpt_status st = find_records(&s->file, &r->ci, r->buf, sizeof r->buf, err);
     if (st) return st;
     if (r->ci.n_storages != s->storages)
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: changed since it was opened", r->ci.what);

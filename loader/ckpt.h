@@ -60,9 +60,8 @@ kvgpt_status ckpt_check_read(st_file *s, const st_tensor *t, uint64_t off, const
 
 /* ---- internal to loader/: the zip directory (loader/zip.c) --------------- */
 #define ZIP_NAME_MAX 1024
-/* A buffer that holds any central entry's fixed part, name and extra field,
- * any local header's name and extra field, and the end records' search span. */
-#define ZIP_BUF_BYTES ((size_t)96 << 10)
+#define ZIP_BUF_MIN 2048                    /* the smallest buffer: an entry's fixed part and longest name */
+#define ZIP_BUF_BYTES ((size_t)96 << 10)    /* the load scratch's: a directory read in few large reads */
 
 typedef struct {
     uint64_t cd_off, cd_size, n_entries;   /* the central directory */
@@ -77,29 +76,35 @@ typedef struct {
     unsigned method, flags;
 } zip_entry;
 
-/* The central directory read front to back through one buffer. */
+/* A file range [.., end) read through a caller's buffer of cap bytes. */
 typedef struct {
     lf_file *f;
+    unsigned char *buf;
+    size_t cap, len;
+    uint64_t at, end;                       /* buf holds [at, at + len) */
+} zip_window;
+
+/* The central directory read front to back through one buffer. */
+typedef struct {
+    zip_window w;
     const zip_dir *d;
     uint64_t pos;                           /* next entry */
-    unsigned char *buf;                     /* ZIP_BUF_BYTES */
-    uint64_t at;                            /* buf holds [at, at + len) of the file */
-    size_t len;
 } zip_cursor;
 
+void zip_window_init(zip_window *w, lf_file *f, uint64_t end, void *buf, size_t cap);
 /* Finds and checks the end-of-central-directory records (zip64 included);
- * buf is ZIP_BUF_BYTES of scratch. */
-kvgpt_status zip_dir_read(lf_file *f, zip_dir *d, void *buf, kvgpt_error *err);
-void zip_cursor_init(zip_cursor *c, lf_file *f, const zip_dir *d, void *buf);
-/* The next central directory entry. e->name points into the cursor's buffer:
- * valid until the next zip_next. */
+ * buf is cap >= ZIP_BUF_MIN bytes of scratch. */
+kvgpt_status zip_dir_read(lf_file *f, zip_dir *d, void *buf, size_t cap, kvgpt_error *err);
+void zip_cursor_init(zip_cursor *c, lf_file *f, const zip_dir *d, void *buf, size_t cap);
+/* The next central directory entry (its extra field must be whole records).
+ * e->name points into the cursor's buffer: valid until the next zip_next. */
 kvgpt_status zip_next(zip_cursor *c, zip_entry *e, kvgpt_error *err);
 /* Where a stored entry's bytes start. Its local header must agree with the
  * directory (name, method, flags, CRC-32 and sizes or a matching data
  * descriptor) and its extra field must be whole records; the bytes must lie
  * inside the file, before the central directory. e->name must not point into
- * buf (ZIP_BUF_BYTES of scratch). */
-kvgpt_status zip_data_off(lf_file *f, const zip_dir *d, const zip_entry *e, void *buf, uint64_t *off,
+ * buf (cap >= 64 bytes of scratch). */
+kvgpt_status zip_data_off(lf_file *f, const zip_dir *d, const zip_entry *e, void *buf, size_t cap, uint64_t *off,
                           kvgpt_error *err);
 /* CRC-32 of small things (half-byte table). */
 uint32_t zip_crc32(uint32_t crc, const void *p, size_t n);
@@ -173,21 +178,20 @@ const char *pk_str(const pk_vm *vm, uint32_t v, size_t *len);
 size_t pk_storage_size(pk_global g);
 const char *pk_global_name(pk_global g);
 
-/* Reads the scalar entries of root["model_args"] by streaming the pickle from
- * the file (at off, n bytes) with a fixed state in work (pk_scan_bytes()),
- * and counts what pk_run will need for it (*need). Linear in n: at most
- * 1 + PK_RESOLVE_DEPTH passes. The interpreter runs the full checks; this
- * answers the plan's questions. */
+/* Reads root[dict_key][keys[i]] for each of the n_keys keys (scalars) by
+ * streaming the pickle from the file (at off, n bytes) with a fixed state of
+ * about 10 KiB on the stack, and counts what pk_run will need for it (*need).
+ * Linear in n: at most 1 + PK_RESOLVE_DEPTH passes over the pickle. The
+ * interpreter runs the full checks; this answers the plan's questions. */
 typedef struct {
-    char key[32];
+    int present;             /* the key is in the dict */
     pk_type type;            /* NONE, BOOL, INT, FLOAT; STR and containers are reported as PK_TUPLE */
     int64_t i;
     double f;
 } pk_arg;
-#define PK_MAX_ARGS 64
+#define PK_MAX_ARGS 32         /* entries of the dict kept (more: refused; nanoGPT's has 7) */
 #define PK_RESOLVE_DEPTH 4     /* memo references followed (a chain of copies is cut there) */
-size_t pk_scan_bytes(void);
 kvgpt_status pk_scan_args(lf_file *f, uint64_t off, uint64_t n, const char *what, const char *dict_key,
-                          pk_arg *args, int *n_args, pk_counts *need, void *work, kvgpt_error *err);
+                          const char *const *keys, int n_keys, pk_arg *args, pk_counts *need, kvgpt_error *err);
 
 #endif

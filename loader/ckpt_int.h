@@ -6,16 +6,18 @@
 
 #include "loader/ckpt.h"
 
-/* What the directory scan finds. */
+#define CKPT_ROOT_MAX 255   /* torch names the root after the file (a file name: at most 255 bytes) */
+
+/* What the directory scan finds (on the planner's stack: kept small). */
 typedef struct {
     zip_dir dir;
-    zip_entry pkl;           /* <root>/data.pkl; its name is pkl_name */
-    char pkl_name[ZIP_NAME_MAX + 1];
-    size_t root_len;         /* the root is pkl_name[0, root_len) */
+    zip_entry pkl;           /* <root>/data.pkl; its name is in name[] */
+    char root[CKPT_ROOT_MAX + 1];
+    size_t root_len;
+    char name[CKPT_ROOT_MAX + 32];   /* data.pkl's name, then each storage's while its local header is checked */
     uint64_t pkl_off;        /* its bytes in the file */
     uint64_t n_storages;     /* entries named <one component>/data/<decimal key> */
-    char bo_name[ZIP_NAME_MAX + 1];   /* <root>/byteorder, when there is one */
-    char what[LOADER_PATH_MAX + ZIP_NAME_MAX + 4];   /* "path: root/data.pkl" for messages */
+    char what[512];          /* "path: root/data.pkl" for messages (a very long path shortened) */
 } ckpt_info;
 
 /* One storage record <root>/data/<key>, found by its decimal key. */
@@ -32,7 +34,6 @@ struct ckpt_reads {
     unsigned char buf[ZIP_BUF_BYTES];   /* directory, local headers, then the CRC reads of skipped bytes */
     uint32_t crc[8][256];
     ckpt_info ci;
-    char name[ZIP_NAME_MAX + 1];        /* an entry's name while its local header is checked */
     ckpt_slot *slots;                   /* sorted by key */
     size_t n_slots;
     uint32_t last;                      /* the storage read last; UINT32_MAX: none */

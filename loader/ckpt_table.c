@@ -32,7 +32,7 @@ static int parse_key(const char *p, size_t n, uint64_t *out)
 int ckpt_storage_key(const ckpt_info *ci, const char *name, size_t len, uint64_t *key)
 {
     size_t prefix = ci->root_len + strlen("/data/");
-    return len > prefix && memcmp(name, ci->pkl_name, ci->root_len) == 0 &&
+    return len > prefix && memcmp(name, ci->root, ci->root_len) == 0 &&
            memcmp(name + ci->root_len, "/data/", 6) == 0 && parse_key(name + prefix, len - prefix, key);
 }
 
@@ -47,7 +47,7 @@ kvgpt_status ckpt_index(lf_file *f, struct ckpt_reads *r, ckpt_slot *slots, size
     zip_cursor cur;
     zip_entry e;
     size_t n = 0;
-    zip_cursor_init(&cur, f, &r->ci.dir, r->buf);
+    zip_cursor_init(&cur, f, &r->ci.dir, r->buf, sizeof r->buf);
     for (uint64_t i = 0; i < r->ci.dir.n_entries; i++) {
         kvgpt_status s = zip_next(&cur, &e, err);
         if (s) return s;
@@ -99,7 +99,7 @@ static kvgpt_status storage_slot(struct ckpt_reads *r, const pk_vm *vm, uint32_t
     ckpt_slot *sl = ks && parse_key(ks, kn, &k) ? find_slot(r, k) : NULL;
     if (!sl)
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: storage key \"%.*s\" has no record %.*s/data/%.*s", ci->what,
-                       (int)(kn > 32 ? 32 : kn), ks ? ks : "", (int)ci->root_len, ci->pkl_name,
+                       (int)(kn > 32 ? 32 : kn), ks ? ks : "", (int)ci->root_len, ci->root,
                        (int)(kn > 32 ? 32 : kn), ks ? ks : "");
     if ((uint64_t)numel > UINT64_MAX / 8 || sl->size != (uint64_t)numel * es)
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: storage %llu is %lld x %zu bytes in the pickle but its record has "
@@ -110,22 +110,22 @@ static kvgpt_status storage_slot(struct ckpt_reads *r, const pk_vm *vm, uint32_t
 
 static void slot_name(const struct ckpt_reads *r, const ckpt_slot *sl, char *out, size_t cap)
 {
-    snprintf(out, cap, "%.*s/data/%llu", (int)r->ci.root_len, r->ci.pkl_name, (unsigned long long)sl->key);
+    snprintf(out, cap, "%.*s/data/%llu", (int)r->ci.root_len, r->ci.root, (unsigned long long)sl->key);
 }
 
 static kvgpt_status resolve_slot(lf_file *f, struct ckpt_reads *r, ckpt_slot *sl, kvgpt_error *err)
 {
     if (sl->data_off) return KVGPT_OK;
     zip_entry e;
-    slot_name(r, sl, r->name, sizeof r->name);
-    e.name = r->name;
-    e.name_len = strlen(r->name);
+    slot_name(r, sl, r->ci.name, sizeof r->ci.name);
+    e.name = r->ci.name;
+    e.name_len = strlen(r->ci.name);
     e.size = sl->size;
     e.local_off = sl->local_off;
     e.crc = sl->crc;
     e.method = sl->method;
     e.flags = sl->flags;
-    kvgpt_status s = zip_data_off(f, &r->ci.dir, &e, r->buf, &sl->data_off, err);
+    kvgpt_status s = zip_data_off(f, &r->ci.dir, &e, r->buf, sizeof r->buf, &sl->data_off, err);
     sl->crc_pos = sl->data_off;
     return s;
 }
@@ -228,9 +228,9 @@ static kvgpt_status crc_verdict(lf_file *f, struct ckpt_reads *r, ckpt_slot *sl,
 {
     sl->checked = 1;
     if (sl->crc_run == sl->crc) return KVGPT_OK;
-    slot_name(r, sl, r->name, sizeof r->name);
+    slot_name(r, sl, r->ci.name, sizeof r->ci.name);
     return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%s\": CRC-32 %08x, the zip directory says %08x (damaged)",
-                   f->path, r->name, sl->crc_run, sl->crc);
+                   f->path, r->ci.name, sl->crc_run, sl->crc);
 }
 
 /* Extends a storage's running CRC-32 over the file's bytes up to `to`, read

@@ -2,11 +2,10 @@
  * (block_size, bias; exact GELU) and HuggingFace GPT-2's (n_positions/n_ctx,
  * activation_function, layer_norm_epsilon; Conv1D tensors, biases). */
 #include "loader/loader.h"
-#include "loader/json.h"
+#include "loader/json_stream.h"
 #include "common/status.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 kvgpt_status loader_check_config(const kvgpt_config *c, const char *what, kvgpt_error *err)
@@ -40,10 +39,10 @@ typedef struct {
 /* Reads one integer field. Values far outside int are clamped to values
  * loader_check_config refuses; the first such field is kept in *bad so the
  * message names it with the value the file has, not the clamped one. */
-static int read_int(json_reader *r, const char *name, int *out, cfg_bad *bad)
+static int read_int(json_stream *r, const char *name, int *out, cfg_bad *bad)
 {
     int64_t v;
-    if (!json_int64(r, INT64_MIN, INT64_MAX, &v)) return 0;
+    if (!json_stream_int64(r, INT64_MIN, INT64_MAX, &v)) return 0;
     if ((v < -2 || v > ((int64_t)1 << 30)) && !bad->name) {
         bad->name = name;
         bad->v = (long long)v;
@@ -69,44 +68,20 @@ static const char *shown_value(json_span v, char *out, size_t cap)
     return out;
 }
 
-static kvgpt_status parse_config(const char *path, const char *buf, size_t len, kvgpt_config *c, kvgpt_error *err);
-
-kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *err)
-{
-    if (!dir || !*dir) return kv_fail(err, KVGPT_ERR_ARG, "no model folder given (an empty name)");
-    size_t cap = strlen(dir) + sizeof "/config.json";
-    /* On the heap, not the stack: the plan runs on a host's stack, before any arena exists. */
-    char *path = malloc(cap + LOADER_CONFIG_MAX + 1);
-    if (!path) return kv_fail(err, KVGPT_ERR_NOMEM, "%s/config.json: no memory to read it", dir);
-    char *buf = path + cap;
-    kvgpt_status s = lf_join(path, cap, dir, "config.json", err);
-    lf_file f;
-    if (!s && !(s = lf_open(&f, path, err))) {
-        if (f.size > LOADER_CONFIG_MAX)
-            s = kv_fail(err, KVGPT_ERR_CONFIG, "%s: %llu bytes; a config is at most %d", path,
-                        (unsigned long long)f.size, LOADER_CONFIG_MAX);
-        else
-            s = lf_read(&f, 0, buf, (size_t)f.size, err);
-        if (!s) s = parse_config(path, buf, (size_t)f.size, c, err);
-        lf_close(&f);
-    }
-    free(path);
-    return s;
-}
-
-static kvgpt_status parse_config(const char *path, const char *buf, size_t len, kvgpt_config *c, kvgpt_error *err)
+static kvgpt_status parse_config(const char *path, lf_file *f, kvgpt_config *c, kvgpt_error *err)
 {
     memset(c, 0, sizeof *c);
     int n_positions = 0, block_size = 0, has_bias = -1, hf = 0, n_inner = 0;
     int eos = -1, tok_dummy = 0;
     double eps = 1e-5;
+    char act_text[JSON_STREAM_TOKEN];
     json_span act = {NULL, 0};
     cfg_bad bad = {NULL, 0};
-    json_reader r;
-    json_init(&r, buf, len);
+    json_stream r;
+    json_stream_init(&r, f, err);
     json_span key;
-    if (json_object_begin(&r)) {
-        while (json_object_next(&r, &key)) {
+    if (json_stream_object_begin(&r)) {
+        while (json_stream_object_next(&r, &key)) {
             const char *field = NULL;
             int ok = 1;
             if (json_span_eq(key, "n_layer")) ok = read_int(&r, "n_layer", &c->n_layer, &bad);
@@ -121,27 +96,34 @@ static kvgpt_status parse_config(const char *path, const char *buf, size_t len, 
             } else if (json_span_eq(key, "model_type")) {
                 json_span v;
                 hf = 1;
-                ok = json_string(&r, &v);
+                ok = json_stream_string(&r, &v);
                 if (ok && !json_span_eq(v, "gpt2")) field = "model_type (only gpt2 is supported)";
-            } else if (json_span_eq(key, "bias")) ok = json_bool(&r, &has_bias);
-            else if (json_span_eq(key, "layer_norm_epsilon")) ok = json_double(&r, &eps);
+            } else if (json_span_eq(key, "bias")) ok = json_stream_bool(&r, &has_bias);
+            else if (json_span_eq(key, "layer_norm_epsilon")) ok = json_stream_double(&r, &eps);
             else if (json_span_eq(key, "eos_token_id")) {
-                if (json_peek(&r) == JSON_T_NULL) ok = json_null(&r);
+                if (json_stream_peek(&r) == JSON_T_NULL) ok = json_stream_null(&r);
                 else ok = read_int(&r, "eos_token_id", &eos, &bad);
             } else if (json_span_eq(key, "n_inner")) {
-                if (json_peek(&r) == JSON_T_NULL) ok = json_null(&r);
+                if (json_stream_peek(&r) == JSON_T_NULL) ok = json_stream_null(&r);
                 else ok = read_int(&r, "n_inner", &n_inner, &bad);
             } else if (json_span_eq(key, "activation_function")) {
                 hf = 1;
-                ok = json_string(&r, &act);
-            } else ok = json_skip(&r);
+                /* Kept: the span lives only until the next read. */
+                if ((ok = json_stream_string(&r, &act))) {
+                    memcpy(act_text, act.p, act.len);
+                    act.p = act_text;
+                    if (r.tok_long) field = "activation_function (a name that long)";
+                }
+            } else ok = json_stream_skip(&r);
             if (!ok) break;
             if (field)
                 return kv_fail(err, KVGPT_ERR_CONFIG, "%s: unsupported %s", path, field);
         }
     }
-    if (!json_finish(&r))
-        return kv_fail(err, KVGPT_ERR_JSON, "%s: not a JSON object: %s at line %d", path, r.err, json_line(&r));
+    if (!json_stream_finish(&r)) {
+        if (r.io) return r.io;
+        return kv_fail(err, KVGPT_ERR_JSON, "%s: not a JSON object: %s at line %d", path, r.err, r.line);
+    }
     if (bad.name)
         return kv_fail(err, KVGPT_ERR_CONFIG, "%s: %s = %lld is out of range", path, bad.name, bad.v);
 
@@ -176,4 +158,23 @@ static kvgpt_status parse_config(const char *path, const char *buf, size_t len, 
     if (c->block_size == 0)
         return kv_fail(err, KVGPT_ERR_CONFIG, "%s: missing block_size / n_positions", path);
     return loader_check_config(c, path, err);
+}
+
+kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *err)
+{
+    /* The plan reads this before any memory exists: the file streams through
+     * json_stream's window, and the path is the only buffer. */
+    size_t n = dir ? strlen(dir) : 0;
+    if (n >= LOADER_PATH_MAX) return kv_fail(err, KVGPT_ERR_ARG, "%.64s...: a folder name of %zu bytes", dir, n);
+    char path[n + sizeof "/config.json"];   /* as long as it needs, at most LOADER_PATH_MAX */
+    kvgpt_status s = lf_join(path, sizeof path, dir, "config.json", err);
+    lf_file f;
+    if (s || (s = lf_open(&f, path, err))) return s;
+    if (f.size > LOADER_CONFIG_MAX)
+        s = kv_fail(err, KVGPT_ERR_CONFIG, "%s: %llu bytes; a config is at most %d", path, (unsigned long long)f.size,
+                    LOADER_CONFIG_MAX);
+    else
+        s = parse_config(path, &f, c, err);
+    lf_close(&f);
+    return s;
 }

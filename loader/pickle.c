@@ -29,28 +29,31 @@ const char *pk_global_name(pk_global g) { return (unsigned)g < PK_G_COUNT ? glob
 
 static int same(const char *lit, const char *s, size_t n) { return strlen(lit) == n && memcmp(lit, s, n) == 0; }
 
-uint32_t pk_global_mods(const char *s, size_t n)
+static const char *const modules[] = {"collections", "torch._utils", "torch"};
+
+int pk_global_module(const char *s, size_t n)
 {
-    uint32_t m = 0;
-    for (int g = 0; g < PK_G_COUNT; g++)
-        if (same(globals[g].module, s, n)) m |= 1u << g;
-    return m;
+    for (int m = 0; m < 3; m++)
+        if (same(modules[m], s, n)) return m + 1;
+    return 0;
 }
 
-uint32_t pk_global_names(const char *s, size_t n)
+int pk_global_name_of(const char *s, size_t n)
 {
-    uint32_t m = 0;
     for (int g = 0; g < PK_G_COUNT; g++)
-        if (same(globals[g].name, s, n)) m |= 1u << g;
-    return m;
+        if (same(globals[g].name, s, n)) return g + 1;
+    return 0;
+}
+
+int pk_global_of(int module, int name)
+{
+    return name && module && same(modules[module - 1], globals[name - 1].module, strlen(globals[name - 1].module))
+               ? name - 1 : -1;
 }
 
 int pk_global_id(const char *mod, size_t ml, const char *name, size_t nl)
 {
-    uint32_t m = pk_global_mods(mod, ml) & pk_global_names(name, nl);
-    for (int g = 0; g < PK_G_COUNT; g++)
-        if (m & (1u << g)) return g;
-    return -1;
+    return pk_global_of(pk_global_module(mod, ml), pk_global_name_of(name, nl));
 }
 
 /* Printable form of untrusted bytes for a message. */
@@ -77,13 +80,15 @@ kvgpt_status pk_bad_global(const char *what, uint64_t at, const char *mod, size_
 
 /* ---- the decoder: one opcode and its argument, through the file window ------ */
 
-void pk_src_init(pk_src *s, lf_file *f, uint64_t base, uint64_t n, void *win, const char *what, int torch)
+void pk_src_init(pk_src *s, lf_file *f, uint64_t base, uint64_t n, void *win, size_t win_cap, const char *what,
+                 int torch)
 {
     s->f = f;
     s->base = base;
     s->n = n;
     s->pos = 0;
     s->win = win;
+    s->win_cap = win_cap;
     s->win_at = 0;
     s->win_len = 0;
     s->what = what;
@@ -96,7 +101,7 @@ kvgpt_status pk_src_bytes(pk_src *s, uint64_t off, size_t n, const uint8_t **out
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: truncated: an opcode's argument runs past the end (%llu bytes)",
                        s->what, (unsigned long long)s->n);
     if (off < s->win_at || off + n > s->win_at + s->win_len) {
-        size_t len = s->n - off < PK_WINDOW ? (size_t)(s->n - off) : PK_WINDOW;
+        size_t len = s->n - off < s->win_cap ? (size_t)(s->n - off) : s->win_cap;
         kvgpt_status st = lf_read(s->f, s->base + off, s->win, len, err);
         if (st) return st;
         s->win_at = off;
@@ -555,7 +560,7 @@ kvgpt_status pk_run(pk_vm *vm, lf_file *f, uint64_t off, uint64_t n, int torch, 
     vm->root = PK_NIL;
 
     pk_src src;
-    pk_src_init(&src, f, off, n, m + at[0], what, torch);
+    pk_src_init(&src, f, off, n, m + at[0], PK_WINDOW, what, torch);
     for (int stop = 0; !stop;) {
         pk_op op;
         kvgpt_status s = pk_next(&src, &op, err);

@@ -21,7 +21,8 @@ enum {
 typedef struct {
     lf_file *f;
     uint64_t base, n, pos;   /* file offset of the pickle, its length, the next byte */
-    uint8_t *win;            /* PK_WINDOW bytes */
+    uint8_t *win;            /* win_cap bytes: at least 2 * PK_NAME_MAX + 2 (a GLOBAL's names) */
+    size_t win_cap;
     uint64_t win_at;
     size_t win_len;
     const char *what;
@@ -36,17 +37,20 @@ typedef struct {
     uint64_t str, len;       /* string bytes: offset in the pickle, length (not read: see pk_src_bytes) */
 } pk_op;
 
-void pk_src_init(pk_src *s, lf_file *f, uint64_t base, uint64_t n, void *win, const char *what, int torch);
-/* Makes n <= PK_WINDOW bytes at off visible; *out points into the window. */
+void pk_src_init(pk_src *s, lf_file *f, uint64_t base, uint64_t n, void *win, size_t win_cap, const char *what,
+                 int torch);
+/* Makes n <= win_cap bytes at off visible; *out points into the window. */
 kvgpt_status pk_src_bytes(pk_src *s, uint64_t off, size_t n, const uint8_t **out, kvgpt_error *err);
 /* Decodes the next opcode and its argument; refuses anything outside the subset. */
 kvgpt_status pk_next(pk_src *s, pk_op *op, kvgpt_error *err);
 
 /* The allowed global with this module and name, or -1. */
 int pk_global_id(const char *mod, size_t ml, const char *name, size_t nl);
-/* Bit g set for each allowed global g whose module (or name) is s[0..n). */
-uint32_t pk_global_mods(const char *s, size_t n);
-uint32_t pk_global_names(const char *s, size_t n);
+/* 1 + the index of the allowed module (or global name) s[0..n) spells; 0 if none. */
+int pk_global_module(const char *s, size_t n);
+int pk_global_name_of(const char *s, size_t n);
+/* The allowed global of a module and a name (as the two above give them), or -1. */
+int pk_global_of(int module, int name);
 kvgpt_status pk_bad_global(const char *what, uint64_t at, const char *mod, size_t ml, const char *name, size_t nl,
                            kvgpt_error *err);
 #endif

@@ -14,31 +14,34 @@
 
 #include <string.h>
 
-#define SCAN_SLOTS 256
+/* The state lives on the stack of whoever plans (no memory is taken before
+ * the plan says how much), so it is kept small: about 8 KiB. */
+#define SCAN_SLOTS 128
 #define SCAN_WANTS (2 * PK_MAX_ARGS)
+#define SCAN_WINDOW 1024
 
 enum { TK_OTHER, TK_NONE, TK_BOOL, TK_INT, TK_FLOAT, TK_STR, TK_DICT, TK_REF, TK_ODICT };
 
 typedef struct {
+    union { int64_t i; double f; uint64_t off; } u;
+    uint32_t at;             /* REF: offset of the BINGET; STR: length */
     uint8_t t;
     uint8_t is_key;          /* STR: equal to the question's key */
-    uint16_t gmod, gname;    /* STR: the allowed globals whose module / name it is (bit masks) */
-    uint32_t at;             /* REF: offset of the BINGET; STR: length */
-    union { int64_t i; double f; uint64_t off; } u;
+    uint8_t mod, name;       /* STR: 1 + the allowed module / global name it spells, or 0 */
 } tok;
 
 /* A memo reference among the answers, waiting for the value its index held. */
 typedef struct {
-    uint64_t before;         /* the BINGET's offset: the put must come earlier */
-    int group;               /* its memo index, as a slot of groups[] */
-    tok *dst;
+    uint32_t before;         /* the BINGET's offset: the put must come earlier */
+    uint16_t group;          /* its memo index, as a slot of group_idx[] */
+    uint8_t entry, side;     /* the answer it is: out_tok[entry][side] */
 } want;
 
 typedef struct {
     pk_src src;
     tok slot[SCAN_SLOTS];
     uint64_t h;              /* stack height */
-    uint64_t marks[PK_MAX_MARKS];
+    uint32_t marks[PK_MAX_MARKS];
     int n_marks;
     int memo_mode;
     uint64_t memo_next, memo_size;
@@ -56,17 +59,15 @@ typedef struct {
     int resolving;
     want wants[SCAN_WANTS];
     int n_wants, next_want;
-    int64_t group_idx[SCAN_WANTS];   /* sorted */
+    uint32_t group_idx[SCAN_WANTS];  /* sorted (memo indices are 4 bytes in a pickle) */
     tok group_val[SCAN_WANTS];
     int n_groups;
-    uint8_t window[PK_WINDOW];
+    uint8_t window[SCAN_WINDOW];
 } scan;
-
-size_t pk_scan_bytes(void) { return sizeof(scan); }
 
 static tok slot_at(const scan *sc, uint64_t i)
 {
-    tok other = {TK_OTHER, 0, 0, 0, 0, {0}};
+    tok other = {{0}, 0, TK_OTHER, 0, 0, 0};
     return i < SCAN_SLOTS ? sc->slot[i] : other;
 }
 
@@ -146,8 +147,8 @@ static kvgpt_status string_tok(scan *sc, const pk_op *op, tok *t, kvgpt_error *e
     if (s) return s;
     t->is_key = op->len == sc->key_len && memcmp(p, sc->key, sc->key_len) == 0;
     if (op->len <= PK_NAME_MAX) {
-        t->gmod = (uint16_t)pk_global_mods((const char *)p, (size_t)op->len);
-        t->gname = (uint16_t)pk_global_names((const char *)p, (size_t)op->len);
+        t->mod = (uint8_t)pk_global_module((const char *)p, (size_t)op->len);
+        t->name = (uint8_t)pk_global_name_of((const char *)p, (size_t)op->len);
     }
     return KVGPT_OK;
 }
@@ -157,8 +158,8 @@ static kvgpt_status stack_global(scan *sc, const pk_op *op, tok *t, kvgpt_error 
     tok mod = slot_at(sc, sc->h - 2), name = slot_at(sc, sc->h - 1);
     if (mod.t != TK_STR || name.t != TK_STR || mod.at > PK_NAME_MAX || name.at > PK_NAME_MAX)
         return scan_fail(sc, op, "STACK_GLOBAL needs two short strings", err);
-    uint32_t m = (uint32_t)mod.gmod & name.gname;
-    if (!m) {
+    int g = pk_global_of(mod.mod, name.name);
+    if (g < 0) {
         /* Only the message needs the names themselves. */
         char a[PK_NAME_MAX], b[PK_NAME_MAX];
         const uint8_t *p;
@@ -168,12 +169,12 @@ static kvgpt_status stack_global(scan *sc, const pk_op *op, tok *t, kvgpt_error 
         memcpy(b, p, name.at);
         return pk_bad_global(sc->src.what, op->at, a, mod.at, b, name.at, err);
     }
-    t->t = (m & (1u << PK_G_ORDERED_DICT)) ? TK_ODICT : TK_OTHER;
+    t->t = g == PK_G_ORDERED_DICT ? TK_ODICT : TK_OTHER;
     return KVGPT_OK;
 }
 
 /* Resolve passes: the group of memo index idx, or -1. */
-static int group_of(const scan *sc, int64_t idx)
+static int group_of(const scan *sc, uint64_t idx)
 {
     int lo = 0, hi = sc->n_groups;
     while (lo < hi) {
@@ -197,7 +198,7 @@ static kvgpt_status memo_put(scan *sc, const pk_op *op, uint64_t avail, kvgpt_er
     if (sc->counting) sc->need.memo = sc->memo_size;
     if (avail < 1) return scan_fail(sc, op, "memo put with an empty stack", err);
     if (sc->resolving) {
-        int g = group_of(sc, (int64_t)idx);
+        int g = group_of(sc, idx);
         if (g >= 0) sc->group_val[g] = slot_at(sc, sc->h - 1);
     }
     return KVGPT_OK;
@@ -205,7 +206,7 @@ static kvgpt_status memo_put(scan *sc, const pk_op *op, uint64_t avail, kvgpt_er
 
 static kvgpt_status scan_step(scan *sc, const pk_op *op, int *stop, kvgpt_error *err)
 {
-    tok t = {TK_OTHER, 0, 0, 0, 0, {0}};
+    tok t = {{0}, 0, TK_OTHER, 0, 0, 0};
     uint64_t avail = sc->h - scan_fence(sc), base;
     int code = op->code;
     kvgpt_status s;
@@ -217,7 +218,7 @@ static kvgpt_status scan_step(scan *sc, const pk_op *op, int *stop, kvgpt_error 
         return KVGPT_OK;
     case OP_MARK:
         if (sc->n_marks >= PK_MAX_MARKS) return scan_fail(sc, op, "MARKs nested deeper than 256", err);
-        sc->marks[sc->n_marks++] = sc->h;
+        sc->marks[sc->n_marks++] = (uint32_t)sc->h;   /* a pickle of at most 256 MiB: heights fit */
         if (sc->counting && (uint64_t)sc->n_marks > sc->need.marks) sc->need.marks = (uint64_t)sc->n_marks;
         return KVGPT_OK;
     case OP_BINPUT: case OP_LONG_BINPUT: case OP_MEMOIZE: return memo_put(sc, op, avail, err);
@@ -300,7 +301,8 @@ static kvgpt_status scan_pass(scan *sc, kvgpt_error *err)
         /* Wants whose BINGET is here take what their index holds now. */
         for (; sc->resolving && sc->next_want < sc->n_wants && sc->wants[sc->next_want].before <= op.at;
              sc->next_want++)
-            *sc->wants[sc->next_want].dst = sc->group_val[sc->wants[sc->next_want].group];
+            sc->out_tok[sc->wants[sc->next_want].entry][sc->wants[sc->next_want].side] =
+                sc->group_val[sc->wants[sc->next_want].group];
         if (sc->resolving && sc->next_want == sc->n_wants) return KVGPT_OK;
         if ((s = scan_step(sc, &op, &stop, err))) return s;
     }
@@ -308,13 +310,15 @@ static kvgpt_status scan_pass(scan *sc, kvgpt_error *err)
 }
 
 /* Adds a REF token to the wants (sorted by offset) and its index to the groups. */
-static void add_want(scan *sc, tok *t)
+static void add_want(scan *sc, int entry, int side)
 {
-    int g = group_of(sc, t->u.i);
+    const tok *t = &sc->out_tok[entry][side];
+    uint32_t idx = (uint32_t)t->u.i;
+    int g = group_of(sc, idx);
     if (g < 0) {
         int i = sc->n_groups++;
-        for (; i > 0 && sc->group_idx[i - 1] > t->u.i; i--) sc->group_idx[i] = sc->group_idx[i - 1];
-        sc->group_idx[i] = t->u.i;
+        for (; i > 0 && sc->group_idx[i - 1] > idx; i--) sc->group_idx[i] = sc->group_idx[i - 1];
+        sc->group_idx[i] = idx;
         for (int k = 0; k < sc->n_wants; k++)
             if (sc->wants[k].group >= i) sc->wants[k].group++;
         g = i;
@@ -322,8 +326,9 @@ static void add_want(scan *sc, tok *t)
     int w = sc->n_wants++;
     for (; w > 0 && sc->wants[w - 1].before > t->at; w--) sc->wants[w] = sc->wants[w - 1];
     sc->wants[w].before = t->at;
-    sc->wants[w].group = g;
-    sc->wants[w].dst = t;
+    sc->wants[w].group = (uint16_t)g;
+    sc->wants[w].entry = (uint8_t)entry;
+    sc->wants[w].side = (uint8_t)side;
 }
 
 /* Follows the answers' memo references back to the tokens that were put,
@@ -336,7 +341,7 @@ static kvgpt_status resolve_all(scan *sc, int n, kvgpt_error *err)
             for (int k = 0; k < 2; k++)
                 if (sc->out_tok[i][k].t == TK_REF) {
                     if (depth == PK_RESOLVE_DEPTH) sc->out_tok[i][k].t = TK_OTHER;
-                    else add_want(sc, &sc->out_tok[i][k]);
+                    else add_want(sc, i, k);
                 }
         if (sc->n_wants == 0) return KVGPT_OK;
         for (int g = 0; g < sc->n_groups; g++) sc->group_val[g].t = TK_OTHER;
@@ -351,41 +356,44 @@ static kvgpt_status resolve_all(scan *sc, int n, kvgpt_error *err)
 }
 
 kvgpt_status pk_scan_args(lf_file *f, uint64_t off, uint64_t n, const char *what, const char *dict_key,
-                          pk_arg *args, int *n_args, pk_counts *need, void *work, kvgpt_error *err)
+                          const char *const *keys, int n_keys, pk_arg *args, pk_counts *need, kvgpt_error *err)
 {
-    scan *sc = work;
-    memset(sc, 0, sizeof *sc);
-    *n_args = 0;
+    scan sc;
+    int n_out = 0;
+    memset(&sc, 0, sizeof sc);
+    memset(args, 0, (size_t)n_keys * sizeof *args);
     if (n > CKPT_MAX_PICKLE)
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: %llu bytes of pickle is absurd (limit %u)", what,
                        (unsigned long long)n, CKPT_MAX_PICKLE);
-    pk_src_init(&sc->src, f, off, n, sc->window, what, 1);
-    sc->key = dict_key;
-    sc->key_len = strlen(dict_key);
-    sc->n_out = n_args;
-    sc->counting = 1;
-    kvgpt_status s = scan_pass(sc, err);
+    pk_src_init(&sc.src, f, off, n, sc.window, sizeof sc.window, what, 1);
+    sc.key = dict_key;
+    sc.key_len = strlen(dict_key);
+    sc.n_out = &n_out;
+    sc.counting = 1;
+    kvgpt_status s = scan_pass(&sc, err);
     if (s) return s;
-    sc->counting = 0;
-    if (sc->src.pos != n)
-        return kv_fail(err, KVGPT_ERR_CKPT, "%s: %llu bytes after STOP", what, (unsigned long long)(n - sc->src.pos));
-    if (!sc->found)
+    sc.counting = 0;
+    if (sc.src.pos != n)
+        return kv_fail(err, KVGPT_ERR_CKPT, "%s: %llu bytes after STOP", what, (unsigned long long)(n - sc.src.pos));
+    if (!sc.found)
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: no \"%s\" dict in the checkpoint", what, dict_key);
-    if ((s = resolve_all(sc, *n_args, err))) return s;
-    for (int i = 0; i < *n_args; i++) {
-        tok k = sc->out_tok[i][0], v = sc->out_tok[i][1];
-        pk_arg *a = &args[i];
-        memset(a, 0, sizeof *a);
+    if ((s = resolve_all(&sc, n_out, err))) return s;
+    /* Entries in the order set: a later one with the same key wins, as in Python. */
+    for (int i = 0; i < n_out; i++) {
+        tok k = sc.out_tok[i][0], v = sc.out_tok[i][1];
         const uint8_t *p;
-        if (k.t == TK_STR && k.at < sizeof a->key) {
-            if ((s = pk_src_bytes(&sc->src, k.u.off, k.at, &p, err))) return s;
-            if (!memchr(p, 0, k.at)) memcpy(a->key, p, k.at);   /* "n_layer\0x" is not n_layer */
+        if (k.t != TK_STR || k.at > PK_NAME_MAX) continue;
+        if ((s = pk_src_bytes(&sc.src, k.u.off, k.at, &p, err))) return s;
+        for (int j = 0; j < n_keys; j++) {
+            if (strlen(keys[j]) != k.at || memcmp(p, keys[j], k.at) != 0) continue;   /* "n_layer\0x" is not n_layer */
+            pk_arg *a = &args[j];
+            a->present = 1;
+            a->type = v.t == TK_NONE ? PK_NONE : v.t == TK_BOOL ? PK_BOOL : v.t == TK_INT ? PK_INT
+                    : v.t == TK_FLOAT ? PK_FLOAT : PK_TUPLE;
+            a->i = v.t == TK_FLOAT ? 0 : v.u.i;
+            a->f = v.t == TK_FLOAT ? v.u.f : 0.0;
         }
-        a->type = v.t == TK_NONE ? PK_NONE : v.t == TK_BOOL ? PK_BOOL : v.t == TK_INT ? PK_INT
-                : v.t == TK_FLOAT ? PK_FLOAT : PK_TUPLE;
-        a->i = v.u.i;
-        a->f = v.t == TK_FLOAT ? v.u.f : 0.0;
     }
-    *need = sc->need;
+    *need = sc.need;
     return KVGPT_OK;
 }

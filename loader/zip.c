@@ -1,9 +1,9 @@
 /* loader/zip.c — the few parts of a zip archive a torch checkpoint needs:
  * the end records (zip64 too: torch writes them), the central directory read
- * in one pass through a caller-given buffer, and where a stored entry's bytes
- * begin, after its local header has been checked against the directory.
- * Every size and offset is checked against the file before it is used;
- * nothing is allocated. */
+ * in one pass through a caller-given buffer (a small one at plan time, a large
+ * one in the load scratch), and where a stored entry's bytes begin, after its
+ * local header has been checked against the directory. Every size and offset
+ * is checked against the file before it is used; nothing is allocated. */
 #include "loader/ckpt.h"
 #include "common/status.h"
 
@@ -26,20 +26,29 @@ static uint32_t le32(const unsigned char *p) { return le16(p) | (uint32_t)le16(p
 static uint64_t le64(const unsigned char *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
 
 /* The last EOCD signature whose comment length reaches exactly the end of the
- * file: the file's last 64 KiB read once, searched backwards in memory. */
-static kvgpt_status find_eocd(lf_file *f, unsigned char *buf, uint64_t *at, kvgpt_error *err)
+ * file, searched backwards through the buffer a window at a time. */
+static kvgpt_status find_eocd(lf_file *f, unsigned char *buf, size_t cap, uint64_t *at, kvgpt_error *err)
 {
     if (f->size < EOCD_LEN)
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: not a zip archive (%llu bytes, no end record)", f->path,
                        (unsigned long long)f->size);
-    uint64_t span = f->size < MAX_COMMENT + EOCD_LEN ? f->size : MAX_COMMENT + EOCD_LEN, base = f->size - span;
-    kvgpt_status s = lf_read(f, base, buf, (size_t)span, err);
-    if (s) return s;
-    for (uint64_t p = span - EOCD_LEN + 1; p-- > 0;)
-        if (le32(buf + p) == SIG_EOCD && p + EOCD_LEN + le16(buf + p + 20) == span) {
-            *at = base + p;
-            return KVGPT_OK;
+    uint64_t hi = f->size - EOCD_LEN, lo = hi > MAX_COMMENT ? hi - MAX_COMMENT : 0, end = hi + 4;
+    for (;;) {
+        uint64_t start = end - lo > cap ? end - cap : lo;
+        kvgpt_status s = lf_read(f, start, buf, (size_t)(end - start), err);
+        if (s) return s;
+        for (uint64_t p = end - 4 + 1; p-- > start;) {
+            unsigned char len[2];
+            if (le32(buf + (p - start)) != SIG_EOCD) continue;
+            if ((s = lf_read(f, p + 20, len, 2, err))) return s;
+            if (p + EOCD_LEN + le16(len) == f->size) {
+                *at = p;
+                return KVGPT_OK;
+            }
         }
+        if (start == lo) break;
+        end = start + 3;   /* a signature may straddle two windows */
+    }
     return kv_fail(err, KVGPT_ERR_CKPT, "%s: not a zip archive (no end-of-central-directory record; truncated?)",
                    f->path);
 }
@@ -73,11 +82,11 @@ static kvgpt_status read_zip64(lf_file *f, uint64_t eocd, zip_dir *d, int *found
     return KVGPT_OK;
 }
 
-kvgpt_status zip_dir_read(lf_file *f, zip_dir *d, void *buf, kvgpt_error *err)
+kvgpt_status zip_dir_read(lf_file *f, zip_dir *d, void *buf, size_t cap, kvgpt_error *err)
 {
     uint64_t eocd = 0;
     unsigned char rec[EOCD_LEN];
-    kvgpt_status s = find_eocd(f, buf, &eocd, err);
+    kvgpt_status s = find_eocd(f, buf, cap, &eocd, err);
     if (s || (s = lf_read(f, eocd, rec, EOCD_LEN, err))) return s;
     uint32_t disk = le16(rec + 4), cd_disk = le16(rec + 6), n_disk = le16(rec + 8), n = le16(rec + 10);
     uint32_t size = le32(rec + 12), off = le32(rec + 16);
@@ -107,76 +116,80 @@ kvgpt_status zip_dir_read(lf_file *f, zip_dir *d, void *buf, kvgpt_error *err)
     return KVGPT_OK;
 }
 
-/* ---- the central directory, one pass ---------------------------------------- */
+/* ---- reading through a caller's buffer -------------------------------------- */
 
-void zip_cursor_init(zip_cursor *c, lf_file *f, const zip_dir *d, void *buf)
+void zip_window_init(zip_window *w, lf_file *f, uint64_t end, void *buf, size_t cap)
 {
-    c->f = f;
-    c->d = d;
-    c->pos = d->cd_off;
-    c->buf = buf;
-    c->at = 0;
-    c->len = 0;
+    w->f = f;
+    w->end = end;
+    w->buf = buf;
+    w->cap = cap;
+    w->at = 0;
+    w->len = 0;
 }
 
-/* Makes [off, off + n) of the central directory visible in the buffer
- * (n <= ZIP_BUF_BYTES), reading ahead as far as the buffer and directory allow. */
-static kvgpt_status cursor_bytes(zip_cursor *c, uint64_t off, size_t n, const unsigned char **p, kvgpt_error *err)
+/* Makes [off, off + n) (n <= cap, inside the window's end) visible in the
+ * buffer, reading ahead as far as the buffer and the end allow. */
+static kvgpt_status win_bytes(zip_window *w, uint64_t off, size_t n, const unsigned char **p, kvgpt_error *err)
 {
-    uint64_t end = c->d->cd_off + c->d->cd_size;
-    if (off < c->at || off + n > c->at + c->len) {
-        uint64_t len = end - off < ZIP_BUF_BYTES ? end - off : ZIP_BUF_BYTES;
-        kvgpt_status s = lf_read(c->f, off, c->buf, (size_t)len, err);
+    if (off < w->at || off + n > w->at + w->len) {
+        uint64_t len = w->end - off < w->cap ? w->end - off : w->cap;
+        kvgpt_status s = lf_read(w->f, off, w->buf, (size_t)len, err);
         if (s) return s;
-        c->at = off;
-        c->len = (size_t)len;
+        w->at = off;
+        w->len = (size_t)len;
     }
-    *p = c->buf + (off - c->at);
+    *p = w->buf + (off - w->at);
     return KVGPT_OK;
 }
 
-/* Walks an extra field's (id, length) records, which must tile it exactly;
- * *z64 points at the zip64 record's data (NULL when there is none). */
-static int extra_records(const unsigned char *x, uint32_t len, const unsigned char **z64, uint32_t *z64_len)
+/* Walks the extra field at [x, x + len) record by record (id, length), which
+ * must tile it exactly, and takes the zip64 values of the saturated fields
+ * (size, compressed size, offset: those that are 0xffffffff, in order). 0 when
+ * the records do not tile or the zip64 record lacks a value. */
+static int walk_extra(zip_window *w, uint64_t x, uint32_t len, uint64_t *v[3], kvgpt_status *s, kvgpt_error *err)
 {
-    *z64 = NULL;
-    *z64_len = 0;
-    uint32_t at = 0;
-    while (len - at >= 4) {
-        uint32_t id = le16(x + at), n = le16(x + at + 2);
-        if (n > len - at - 4) return 0;
-        if (id == 1) {
-            *z64 = x + at + 4;
-            *z64_len = n;
+    const unsigned char *p;
+    uint64_t end = x + len;
+    int need = 0;
+    *s = KVGPT_OK;
+    for (int i = 0; i < 3; i++) need += v[i] && *v[i] == 0xffffffffu;
+    while (end - x >= 4) {
+        if ((*s = win_bytes(w, x, 4, &p, err))) return 0;
+        uint32_t id = le16(p), n = le16(p + 2);
+        if (n > end - x - 4) return 0;
+        if (id == 1 && need) {
+            if (n < 8u * (uint32_t)need || (*s = win_bytes(w, x + 4, 8u * (size_t)need, &p, err))) return 0;
+            for (int i = 0; i < 3; i++)
+                if (v[i] && *v[i] == 0xffffffffu) {
+                    *v[i] = le64(p);
+                    p += 8;
+                }
+            need = 0;
         }
-        at += 4 + n;
+        x += 4 + n;
     }
-    return at == len;
+    return x == end && need == 0;
 }
 
-/* The zip64 values of the saturated fields, in order (size, compressed size, offset). */
-static int read_extra64(const unsigned char *z, uint32_t zl, uint64_t *usize, uint64_t *csize, uint64_t *off)
+/* ---- the central directory, one pass ---------------------------------------- */
+
+void zip_cursor_init(zip_cursor *c, lf_file *f, const zip_dir *d, void *buf, size_t cap)
 {
-    uint32_t at = 0;
-    uint64_t *want[3] = {usize, csize, off};
-    for (int i = 0; i < 3; i++) {
-        if (!want[i] || *want[i] != 0xffffffffu) continue;
-        if (zl - at < 8) return 0;
-        *want[i] = le64(z + at);
-        at += 8;
-    }
-    return 1;
+    zip_window_init(&c->w, f, d->cd_off + d->cd_size, buf, cap);
+    c->d = d;
+    c->pos = d->cd_off;
 }
 
 kvgpt_status zip_next(zip_cursor *c, zip_entry *e, kvgpt_error *err)
 {
-    lf_file *f = c->f;
-    uint64_t end = c->d->cd_off + c->d->cd_size, at = c->pos;
+    lf_file *f = c->w.f;
+    uint64_t end = c->w.end, at = c->pos;
     const unsigned char *h;
     if (at > end || end - at < 46)
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: central directory ends inside an entry at byte %llu", f->path,
                        (unsigned long long)at);
-    kvgpt_status s = cursor_bytes(c, at, 46, &h, err);
+    kvgpt_status s = win_bytes(&c->w, at, 46, &h, err);
     if (s) return s;
     if (le32(h) != SIG_CENTRAL)
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: no central directory entry at byte %llu", f->path,
@@ -188,25 +201,26 @@ kvgpt_status zip_next(zip_cursor *c, zip_entry *e, kvgpt_error *err)
     if ((uint64_t)46 + nl + xl + cl > end - at)
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry at byte %llu runs past the central directory", f->path,
                        (unsigned long long)at);
-    if ((s = cursor_bytes(c, at, 46 + (size_t)nl + xl, &h, err))) return s;
+    e->flags = le16(h + 8);
+    e->method = le16(h + 10);
+    e->crc = le32(h + 16);
+    uint64_t csize = le32(h + 20), usize = le32(h + 24), off = le32(h + 42);
+    int other_disk = le16(h + 34) == 0xffff;
+    uint64_t *v[3] = {&usize, &csize, &off};
+    int ok = walk_extra(&c->w, at + 46 + nl, xl, v, &s, err);
+    if (s) return s;
+    /* The name last: walking the extra field may have moved the window. */
+    if ((s = win_bytes(&c->w, at, 46 + (size_t)nl, &h, err))) return s;
     e->name = (const char *)h + 46;
     e->name_len = nl;
     if (memchr(e->name, 0, nl))
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry at byte %llu has a NUL in its name", f->path,
                        (unsigned long long)at);
-    e->flags = le16(h + 8);
-    e->method = le16(h + 10);
-    e->crc = le32(h + 16);
-    uint64_t csize = le32(h + 20), usize = le32(h + 24), off = le32(h + 42);
-    if (le16(h + 34) == 0xffff)
+    if (other_disk)
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%.*s\" is on another disk", f->path, (int)nl, e->name);
-    const unsigned char *z;
-    uint32_t zl;
-    if (!extra_records(h + 46 + nl, xl, &z, &zl) || !read_extra64(z, zl, &usize, &csize, &off) ||
-        (e->method == 0 && csize != usize))
+    if (!ok || (e->method == 0 && csize != usize))
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%.*s\": %s", f->path, (int)nl, e->name,
-                       csize != usize && e->method == 0 ? "a stored entry with two different sizes"
-                                                        : "zip64 sizes missing or inconsistent");
+                       ok ? "a stored entry with two different sizes" : "zip64 sizes missing or inconsistent");
     e->size = usize;
     e->local_off = off;
     c->pos = at + 46 + nl + xl + cl;
@@ -234,10 +248,11 @@ static int descriptor_matches(const unsigned char *p, size_t n, const zip_entry 
     return 0;
 }
 
-kvgpt_status zip_data_off(lf_file *f, const zip_dir *d, const zip_entry *e, void *buf, uint64_t *off,
+kvgpt_status zip_data_off(lf_file *f, const zip_dir *d, const zip_entry *e, void *buf, size_t cap, uint64_t *off,
                           kvgpt_error *err)
 {
-    unsigned char h[30], *b = buf;
+    unsigned char h[30], dd[24];
+    const unsigned char *p;
     if (e->method != 0 || (e->flags & FLAG_ENCRYPTED))
         return kv_fail(err, KVGPT_ERR_CKPT, "%s: entry \"%.*s\" is %s (method %u); torch writes stored entries",
                        f->path, (int)e->name_len, e->name, (e->flags & FLAG_ENCRYPTED) ? "encrypted" : "compressed",
@@ -253,15 +268,20 @@ kvgpt_status zip_data_off(lf_file *f, const zip_dir *d, const zip_entry *e, void
         return local_fail(f, e, "the local header's method or flags differ from the directory's", err);
     if (nl != e->name_len || e->local_off + 30 + nl + xl > d->cd_off)
         return local_fail(f, e, "the local header's name or extra field does not fit", err);
-    if ((s = lf_read(f, e->local_off + 30, b, (size_t)nl + xl, err))) return s;
-    if (memcmp(b, e->name, nl) != 0) return local_fail(f, e, "the local header names another file", err);
+    zip_window w;
+    zip_window_init(&w, f, e->local_off + 30 + nl + xl, buf, cap);
+    for (uint32_t k = 0; k < nl; k += (uint32_t)cap) {
+        size_t n = nl - k < cap ? nl - k : cap;
+        if ((s = win_bytes(&w, e->local_off + 30 + k, n, &p, err))) return s;
+        if (memcmp(p, e->name + k, n) != 0) return local_fail(f, e, "the local header names another file", err);
+    }
     /* The extra-field length is what locates the data: it must hold whole
      * records, and a zip64 record there must repeat the directory's sizes. */
-    const unsigned char *z;
-    uint32_t zl;
     uint64_t lcrc = le32(h + 14), csize = le32(h + 18), usize = le32(h + 22);
-    if (!extra_records(b + nl, xl, &z, &zl) || !read_extra64(z, zl, &usize, &csize, NULL))
-        return local_fail(f, e, "the local header's extra field is not a sequence of records", err);
+    uint64_t *v[3] = {&usize, &csize, NULL};
+    int ok = walk_extra(&w, e->local_off + 30 + nl, xl, v, &s, err);
+    if (s) return s;
+    if (!ok) return local_fail(f, e, "the local header's extra field is not a sequence of records", err);
     int known = lcrc == e->crc && csize == e->size && usize == e->size;
     int blank = lcrc == 0 && csize == 0 && usize == 0;
     if (!known && !((flags & FLAG_DESCRIPTOR) && blank))
@@ -272,9 +292,9 @@ kvgpt_status zip_data_off(lf_file *f, const zip_dir *d, const zip_entry *e, void
                        f->path, (int)e->name_len, e->name, (unsigned long long)e->size, (unsigned long long)data);
     if (flags & FLAG_DESCRIPTOR) {
         uint64_t room = d->cd_off - data - e->size;
-        size_t n = room < 24 ? (size_t)room : 24;
-        if ((s = lf_read(f, data + e->size, b, n, err))) return s;
-        if (!descriptor_matches(b, n, e))
+        size_t n = room < sizeof dd ? (size_t)room : sizeof dd;
+        if ((s = lf_read(f, data + e->size, dd, n, err))) return s;
+        if (!descriptor_matches(dd, n, e))
             return local_fail(f, e, "the data descriptor after the bytes differs from the directory", err);
     }
     *off = data;

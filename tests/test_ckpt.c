@@ -116,11 +116,11 @@ static void ck_load(ckimg *im)
     unsigned char *buf = malloc(ZIP_BUF_BYTES);
     char name[ZIP_NAME_MAX + 1];
     ck_assert_int_eq(lf_open(&f, path, &err), KVGPT_OK);
-    ck_assert_msg(zip_dir_read(&f, &d, buf, &err) == KVGPT_OK, "%s", err.msg);
+    ck_assert_msg(zip_dir_read(&f, &d, buf, ZIP_BUF_BYTES, &err) == KVGPT_OK, "%s", err.msg);
     im->cd_off = d.cd_off;
     im->cd_size = d.cd_size;
     im->n_entries = d.n_entries;
-    zip_cursor_init(&cur, &f, &d, buf);
+    zip_cursor_init(&cur, &f, &d, buf, ZIP_BUF_BYTES);
     im->pkl_len = 0;
     for (uint64_t i = 0; i < d.n_entries; i++) {
         uint64_t at = cur.pos;
@@ -131,7 +131,7 @@ static void ck_load(ckimg *im)
             memcpy(name, e.name, e.name_len);
             e.name = name;
             unsigned char *local = malloc(ZIP_BUF_BYTES);
-            ck_assert_int_eq(zip_data_off(&f, &d, &e, local, &im->pkl_off, &err), KVGPT_OK);
+            ck_assert_int_eq(zip_data_off(&f, &d, &e, local, ZIP_BUF_BYTES, &im->pkl_off, &err), KVGPT_OK);
             free(local);
         }
     }

@@ -781,7 +781,7 @@ START_TEST(test_cli_bad_input)
     snprintf(args, sizeof args, "--model '%s' --ids -1", sc);
     expect_cli_error(tool, "logits", args, "-1");
     snprintf(args, sizeof args, "--model '%s' --ids 99999999999999999999", sc);
-    expect_cli_error(tool, "logits", args, "token ids");
+    expect_cli_error(tool, "logits", args, "token id 99999999999999999999 is out of range");
     snprintf(args, sizeof args, "--model '%s' --ids 1 --bogus", sc);
     expect_cli_error(tool, "logits", args, "unknown option --bogus");
     snprintf(args, sizeof args, "--model '%s' --ids 1 --threads", sc);
