@@ -187,8 +187,8 @@ typedef struct { size_t table, table_cap, slots, vm, total; } ckpt_layout;
 
 static int layout(const st_file *s, ckpt_layout *l)
 {
-    /* A state-dict entry is a key and a value: two cells. */
-    uint64_t t = s->pk.cells / 2 + 1;
+    /* A state-dict entry is a key and a value set into a dict. */
+    uint64_t t = s->pk.dict_items / 2 + 1;
     size_t a;
     l->table_cap = t < CKPT_MAX_TENSORS ? (size_t)t : CKPT_MAX_TENSORS;
     size_t vm = pk_vm_bytes(&s->pk);

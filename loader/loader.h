@@ -65,6 +65,7 @@ typedef struct {
 typedef struct {
     uint64_t values, cells, stack, marks, memo, pool;
     uint64_t persids;        /* storages the pickle names (BINPERSID), repeats included */
+    uint64_t dict_items;     /* keys and values set into dicts (a tensor table has at most half as many rows) */
 } pk_counts;
 
 typedef struct {

@@ -233,6 +233,7 @@ static kvgpt_status scan_step(scan *sc, const pk_op *op, int *stop, kvgpt_error 
         }
         if (base <= scan_fence(sc)) return scan_fail(sc, op, "SETITEM(S)/APPEND(S) without a container", err);
         if (sc->counting) sc->need.cells += sc->h - base;
+        if (sc->counting && dict) sc->need.dict_items += sc->h - base;
         if (dict && !sc->resolving && (s = scan_setitems(sc, base - 1, base, sc->h, err))) return s;
         sc->h = base;
         return KVGPT_OK;

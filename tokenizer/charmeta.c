@@ -18,7 +18,7 @@
 static pk_counts meta_caps(int vocab_size)
 {
     uint64_t n = 4 * (uint64_t)vocab_size + 1024;
-    pk_counts c = {n, n, n, PK_MAX_MARKS, n, 16 * n, 0};
+    pk_counts c = {n, n, n, PK_MAX_MARKS, n, 16 * n, 0, 0};
     return c;
 }
 
