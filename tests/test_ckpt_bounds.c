@@ -314,6 +314,14 @@ static void drop_tmp(tmpfile_t *t)
     rmdir(t->dir);
 }
 
+/* The pickle of x in the standard zip (n_junk more directory entries), written out. */
+static const char *write_ckpt(tmpfile_t *t, buf *pk, buf *z, const extras *x, int n_junk)
+{
+    pickle_of(pk, x);
+    ckpt_of(z, pk, x->ln_numel, 0, n_junk);
+    return write_tmp(t, z);
+}
+
 /* ckpt_open + ckpt_parse with exactly the planned scratch; the st_file's
  * counters tell the work. Returns the status; *mem to free. */
 static kvgpt_status open_parse(const char *path, st_file *s, void **mem, size_t *bytes, kvgpt_config *cfg,
@@ -339,10 +347,8 @@ START_TEST(test_far_memo_chain_is_linear)
      * model_args to its 32; the issue's 58 are refused (below), just as fast. */
     buf pk = {0}, z = {0};
     extras x = {.frames = 1536u << 10, .far_args = 26};
-    pickle_of(&pk, &x);
-    ckpt_of(&z, &pk, 0, 0, 0);
     tmpfile_t t;
-    const char *p = write_tmp(&t, &z);
+    const char *p = write_ckpt(&t, &pk, &z, &x, 0);
     st_file s;
     size_t bytes = 0;
     kvgpt_config c;
@@ -360,9 +366,7 @@ START_TEST(test_far_memo_chain_is_linear)
     st_close(&s);
     drop_tmp(&t);
     x.far_args = 58;
-    pickle_of(&pk, &x);
-    ckpt_of(&z, &pk, 0, 0, 0);
-    p = write_tmp(&t, &z);
+    p = write_ckpt(&t, &pk, &z, &x, 0);
     ck_assert_int_eq(ckpt_open(&s, p, &bytes, &c, &err), KVGPT_ERR_CKPT);
     ck_assert_msg(strstr(err.msg, "more than 32 entries"), "%s", err.msg);
     drop_tmp(&t);
@@ -378,10 +382,8 @@ START_TEST(test_many_objects_refused)
      * refused by the plan, which takes no memory for it, in linear work. */
     buf pk = {0}, z = {0};
     extras x = {.nones = 4u << 20, .far_args = 26};
-    pickle_of(&pk, &x);
-    ckpt_of(&z, &pk, 0, 0, 0);
     tmpfile_t t;
-    const char *p = write_tmp(&t, &z);
+    const char *p = write_ckpt(&t, &pk, &z, &x, 0);
     st_file s;
     size_t bytes = 0;
     kvgpt_error err = {0, ""};
@@ -403,10 +405,8 @@ START_TEST(test_unused_string_costs_nothing)
      * short enough to be a name, and the scratch is what the pickle builds. */
     buf pk = {0}, z = {0};
     extras x = {.big_string = 32u << 20};
-    pickle_of(&pk, &x);
-    ckpt_of(&z, &pk, 0, 0, 0);
     tmpfile_t t;
-    const char *p = write_tmp(&t, &z);
+    const char *p = write_ckpt(&t, &pk, &z, &x, 0);
     st_file s;
     void *mem;
     size_t bytes = 0;
@@ -550,10 +550,8 @@ START_TEST(test_many_entries_few_reads)
 {
     buf pk = {0}, z = {0};
     extras x = {0};
-    pickle_of(&pk, &x);
-    ckpt_of(&z, &pk, 0, 0, 60000);
     tmpfile_t t;
-    const char *p = write_tmp(&t, &z);
+    const char *p = write_ckpt(&t, &pk, &z, &x, 60000);
     st_file s;
     void *mem;
     size_t bytes;

@@ -26,21 +26,6 @@
 #define SC "shakespeare_char"
 #define HF "gpt2_tiny_hf"
 
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        char p[1200];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 /* A temporary copy of a fixture model; 0 when the fixtures are absent (skipped). */
 static int copy_model(const char *test, const char *fixture, char *dir, size_t cap)
 {
@@ -108,7 +93,7 @@ START_TEST(test_config_escapes)
     }
     free(esc);
     free(cfg);
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -217,7 +202,7 @@ START_TEST(test_vocab_not_a_file)
         ck_assert_msg(now_s() - t0 < 10, "waited on %s", what[k]);
         printf("  %s\n", err.msg);
     }
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -233,7 +218,7 @@ START_TEST(test_bpe_vocab_without_merges)
     ck_assert_msg(open_dir(dir, &m, &err) == KVGPT_OK, "%s", err.msg);
     ck_assert_int_eq(kvgpt_has_tokenizer(m), 0);
     kvgpt_close(m);
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 

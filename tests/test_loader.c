@@ -26,21 +26,6 @@
 
 /* ---- temporary model folders ------------------------------------------- */
 
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        char p[4200];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 /* A fresh copy of a fixture model in a temp folder; 0 (skip) without fixtures. */
 static int copy_model(const char *fixture, char *dir, size_t cap)
 {
@@ -155,7 +140,7 @@ START_TEST(test_st_raw)
     expect_open_fails(dir, "model.safetensors", raw_cases[_i].status, raw_cases[_i].phrase);
     printf(" refused\n");
     free(hdr);
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -302,7 +287,7 @@ START_TEST(test_st_entries)
     printf("  safetensors %-28s", entry_cases[_i].name);
     expect_open_fails(dir, "model.safetensors", entry_cases[_i].status, entry_cases[_i].phrase);
     printf(" refused\n");
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -321,7 +306,7 @@ START_TEST(test_st_max_dims)
     ck_assert_int_eq(ts_write_raw(dir, "model.safetensors", strlen(hdr), hdr, strlen(hdr), 4), 0);
     expect_open_fails(dir, "model.safetensors", KVGPT_ERR_ST_TENSOR, "more than 8 dimensions");
     ts_free(&f);
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -410,7 +395,7 @@ START_TEST(test_config)
         ck_assert_int_eq(kvgpt_plan_model(&o, &plan, &err), config_cases[_i].status);
     }
     free(nest);
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -423,7 +408,7 @@ START_TEST(test_config_too_big)
     ck_assert_int_eq(tf_write(dir, "config.json", big, len), 0);
     expect_open_fails(dir, "config.json", KVGPT_ERR_CONFIG, "at most");
     free(big);
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -477,7 +462,7 @@ START_TEST(test_char_vocab)
     expect_open_fails(dir, "vocab.json", KVGPT_ERR_VOCAB, vocab_cases[_i].phrase);
     printf(" refused\n");
     free(text);
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -501,7 +486,7 @@ START_TEST(test_char_vocab_valid_generated)
     ck_assert(n == 2 && ids[0] == 1 && ids[1] == 0);
     kvgpt_close(m);
     free(text);
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -520,7 +505,7 @@ START_TEST(test_bpe_vocab_broken)
     ck_assert_int_eq(tf_write(dir, "vocab.json", v, len), 0);
     free(v);
     expect_open_fails(dir, "merges.txt", KVGPT_ERR_VOCAB, "merges.txt:2");
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -591,7 +576,7 @@ START_TEST(test_orig_mod_prefix)
     char dir[4096];
     if (!rewrite_model(SC, dir, sizeof dir, "_orig_mod.", NULL, 0)) return;
     logits_vs_reference(dir, SC, 1e-4, "shakespeare_char, _orig_mod. names");
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -603,7 +588,7 @@ START_TEST(test_hf_transformer_prefix)
     char dir[4096];
     if (!rewrite_model(HF, dir, sizeof dir, "transformer.", NULL, 1)) return;
     logits_vs_reference(dir, HF, 1e-4, "gpt2_tiny_hf, transformer. names");
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -622,7 +607,7 @@ START_TEST(test_half_dtypes)
         double worst = logits_vs_reference(dir, cases[i].model, cases[i].tol, what);
         /* Not suspiciously exact either: the file really was half precision. */
         ck_assert_msg(worst > 1e-4, "%s matches f32 to %g: was it converted?", what, worst);
-        rm_tree(dir);
+        tf_rm_dir(dir);
     }
 }
 END_TEST
@@ -729,7 +714,7 @@ static void run_tool(const char *tool, const char *args, run_result *r)
     read_into(p, r->out, sizeof r->out);
     snprintf(p, sizeof p, "%s/err", dir);
     read_into(p, r->err, sizeof r->err);
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 
 static int count_lines(const char *s)
@@ -850,7 +835,7 @@ START_TEST(test_cli_damaged_model)
     expect_cli_error(tool, "logits", args, "config.json");
     snprintf(args, sizeof args, "--model '%s'", dir);
     expect_cli_error(tool, "budget", args, "config.json");
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 

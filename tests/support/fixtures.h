@@ -27,5 +27,7 @@ int tf_tmpdir(char *out, size_t cap);
 int tf_write(const char *dir, const char *name, const void *data, size_t len);
 /* Copies a fixture model folder's files into dir (to damage them). */
 int tf_copy_dir(const char *from, const char *to);
+/* Removes a folder of files (a copy made with tf_tmpdir + tf_copy_dir). */
+void tf_rm_dir(const char *dir);
 
 #endif
