@@ -178,7 +178,7 @@ static kvgpt_status load_weights(kvgpt_model *m, loading *ld, kvgpt_error *err)
 }
 
 /* Binds every region of the plan to the model's pointers. */
-static kvgpt_status bind(kvgpt_model *m, int threads, kvgpt_error *err)
+static kvgpt_status bind(kvgpt_model *m, kvgpt_error *err)
 {
     const kvgpt_config *c = &m->cfg;
     void *dev = m->device_base;
@@ -244,7 +244,7 @@ static kvgpt_status bind(kvgpt_model *m, int threads, kvgpt_error *err)
     int32_t *ring = region(m, "seq.tokens", NULL);
     for (int b = 0; b < m->batch; b++) kv_seq_reset(&m->seqs[b], ring + (size_t)b * m->ctx, m->ctx);
     size_t dev_bytes = m->plan.total[KVGPT_SPACE_DEVICE];
-    return port_init(&m->port, port_mem, dev, dev_bytes, s->work, s->work_bytes, threads, m->opt.adapt_threads, err);
+    return port_init(&m->port, port_mem, dev, dev_bytes, s->work, s->work_bytes, &m->opt, err);
 }
 
 static kvgpt_status load_tokenizer(kvgpt_model *m, void *scratch, size_t scratch_bytes, kvgpt_error *err)
@@ -318,7 +318,7 @@ kvgpt_status kvgpt_open(const kvgpt_options *o, void *mem, size_t mem_bytes, kvg
     char *scratch = arena_region(&host, &plan, li);
     size_t scratch_bytes = plan.regions[li].bytes;
     int is_ckpt = 0;
-    if (!(s = bind(m, o->threads, err)) && !(s = model_weights_path(o->model_dir, path, sizeof path, &is_ckpt, err)) &&
+    if (!(s = bind(m, err)) && !(s = model_weights_path(o->model_dir, path, sizeof path, &is_ckpt, err)) &&
         !(s = is_ckpt ? ckpt_open(&ld.st, path, &st_scratch, NULL, err) : st_open(&ld.st, path, &st_scratch, err))) {
         if (st_scratch > scratch_bytes) {
             s = kv_fail(err, is_ckpt ? KVGPT_ERR_CKPT : KVGPT_ERR_ST_HEADER, "%s: changed since the plan was made",
