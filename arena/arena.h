@@ -1,7 +1,8 @@
 /* arena/arena.h — the memory plan and the one arena it is carved from.
  *
- * Plan first: every region is added by name with its exact byte count and
- * gets a 64-byte-aligned offset in its space (host or device). Then one block
+ * Plan first: every region is added by id with its exact byte count (what
+ * its shape says, plus what the backend's layout adds) and gets a
+ * 64-byte-aligned offset in its space (host or device). Then one block
  * of the planned total is taken (or the caller's memory used), each region is
  * base + offset, and the arena is frozen: nothing is ever taken after open.
  */
@@ -14,20 +15,21 @@
 #define ARENA_ALIGN 64
 
 void arena_plan_init(kvgpt_plan *p);
-/* Adds a region; returns its index, or -1 when the plan is full or a size
- * overflows (the plan is then marked broken: arena_plan_ok() is 0).
- * shape is printed into the region's shape field (e.g. "[12,768]"). */
-int arena_plan_add(kvgpt_plan *p, const char *name, kvgpt_region_kind kind, kvgpt_space space,
-                   const char *type, size_t bytes, const char *shape_fmt, ...)
+/* Adds region id: `bytes` are exactly the shape's, `layout` what the
+ * backend adds; returns its index, or -1 when the plan is full, the id is
+ * already there, or a size overflows (the plan is then marked broken:
+ * arena_plan_ok() is 0). shape is printed into the region's shape field. */
+int arena_plan_add(kvgpt_plan *p, kvgpt_region_id id, const char *name, kvgpt_region_kind kind,
+                   kvgpt_space space, const char *type, size_t bytes, size_t layout, const char *shape_fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 7, 8)))
+    __attribute__((format(printf, 9, 10)))
 #endif
     ;
 int arena_plan_ok(const kvgpt_plan *p);
 /* "f32" | "f16" | "bf16" for a dtype. */
 const char *arena_dtype_name(kvgpt_dtype dt);
-/* The region named name, or -1. */
-int arena_plan_find(const kvgpt_plan *p, const char *name);
+/* The index of region id, or -1. */
+int arena_plan_find(const kvgpt_plan *p, kvgpt_region_id id);
 
 typedef struct {
     unsigned char *base;     /* 64-byte aligned */
