@@ -28,6 +28,7 @@ kvgpt_status model_check_batch(const kvgpt_model *m, int n, const int32_t *tok, 
         if (tok[i] < 0 || tok[i] >= m->cfg.vocab_size)
             return kv_fail(err, KVGPT_ERR_TOKEN, "batch token %d: id %d is outside the vocabulary (0..%d)", i, tok[i],
                            m->cfg.vocab_size - 1);
+        count[seq[i]]++;
     }
     for (int b = 0; b < m->batch; b++)
         if (count[b] > kv_slot_room(&m->slots[b]))
