@@ -217,7 +217,7 @@ uninstall:
 	      $(INSTALL_DIR)/lib/pkgconfig/kvgpt.pc $(INSTALL_DIR)/bin/kvgpt
 
 # The embedding example, built with every `make` against the public header only.
-EXAMPLES := $(BUILD)/examples/host
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 examples: $(EXAMPLES)
 all: $(EXAMPLES)
 $(BUILD)/examples/%: examples/%.c $(LIB)

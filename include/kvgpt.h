@@ -106,8 +106,9 @@ typedef struct {
     int adapt_threads;       /* 1 (default): a decode step may run on one thread while the
                                 machine is so busy that all of them are slower (measured as
                                 it goes; the tokens are bitwise the same either way) */
-    int logits_all;          /* room for the logits of a whole window in one forward (kvgpt
-                                logits); default 0: one row per slot (more are computed in turns) */
+    int logits_all;          /* room for the logits of a whole window in one forward */
+    int logit_rows;          /* room for this many logit rows per forward (at least batch; more
+                                are computed in turns); default 0: batch; logits_all: the window */
     int no_tokenizer;        /* do not load tokenizer files even if present */
     size_t arena_limit;      /* refuse a plan larger than this; 0 = no limit */
 } kvgpt_options;

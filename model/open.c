@@ -285,7 +285,7 @@ static kvgpt_status bind(kvgpt_model *m, kvgpt_error *err)
             c->n_head, C / c->n_head, m->ctx);
 
     s->max_rows = MODEL_MAX_ROWS(m->ctx, m->batch);
-    s->logit_rows = m->opt.logits_all ? s->max_rows : m->batch;
+    s->logit_rows = (int)(kvgpt_plan_region(&m->plan, KVGPT_R_LOGITS)->bytes / ((size_t)V * sizeof(float)));
     s->x = model_region(m, KVGPT_R_ACT_X);
     s->xn = model_region(m, KVGPT_R_ACT_XN);
     s->qkv = model_region(m, KVGPT_R_ACT_QKV);

@@ -124,7 +124,8 @@ kvgpt_status model_plan(const kvgpt_config *c, const kvgpt_options *o, size_t st
     int ctx = o->context ? o->context : c->block_size;
     int B = o->batch, L = c->n_layer, C = c->n_embd, V = c->vocab_size, H = c->n_head;
     int R = MODEL_MAX_ROWS(ctx, B);
-    int LR = o->logits_all ? R : B;
+    if (o->logit_rows < 0) return kv_fail(err, KVGPT_ERR_ARG, "logit_rows %d is negative", o->logit_rows);
+    int LR = o->logits_all ? R : o->logit_rows < B ? B : o->logit_rows < R ? o->logit_rows : R;
     p->batch = B;
     p->context = ctx;
     p->limit = o->arena_limit;
