@@ -34,11 +34,12 @@ int arena_plan_find(const kvgpt_plan *p, kvgpt_region_id id);
 typedef struct {
     unsigned char *base;     /* 64-byte aligned */
     size_t size;             /* the plan's total for this space */
-    void *owned;             /* what the arena allocated itself (NULL: the caller's memory) */
+    void *owned;             /* the mapping the arena made itself (NULL: the caller's memory) */
+    size_t owned_bytes;      /* its length: the plan's total in whole pages, and 2 MiB of alignment slack */
 } arena;
 
 /* Takes the host arena for a plan: from mem (any alignment, mem_bytes long)
- * or, with mem NULL, one allocation. KVGPT_ERR_NOMEM with "Requested N,
+ * or, with mem NULL, one anonymous mapping (2 MiB aligned, huge pages asked for). KVGPT_ERR_NOMEM with "Requested N,
  * available M, missing K" when it does not fit or the system refuses. */
 kvgpt_status arena_open(arena *a, const kvgpt_plan *p, void *mem, size_t mem_bytes, kvgpt_error *err);
 void arena_close(arena *a);

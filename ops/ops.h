@@ -38,6 +38,9 @@ size_t ops_packed_bytes(int ic, int oc, kvgpt_dtype dt);
 void ops_pack_row_k(ops_wmat *w, int k, const float *src);
 /* Packs one source row: W(0..ic-1, o) from src (ic floats) — nn.Linear [out,in] rows. */
 void ops_pack_row_o(ops_wmat *w, int o, const float *src);
+/* Many rows at once, on up to nt threads (the same bytes for any nt). */
+void ops_pack_rows_k(ops_wmat *w, int k0, int n, const float *src, int nt);
+void ops_pack_rows_o(ops_wmat *w, int o0, int n, const float *src, int nt);
 /* Zeroes the padding columns (oc..padded_oc-1). Call once after packing. */
 void ops_pack_zero_pad(ops_wmat *w);
 /* Reads back W(k, o) as float (tests, embedding lookup of a tied matrix). */
