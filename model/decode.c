@@ -110,7 +110,7 @@ kvgpt_status model_run(kvgpt_model *m, int n, const int32_t *tok, const int32_t 
     for (int b = 0; b < m->batch && !st; b++) {
         const kv_slot *sl = &m->slots[b];
         for (next[b] = sl->n_kv; next[b] < before[b] && !st; next[b]++) {
-            int w = pending.all || (((pending.last_of >> b) & 1) && next[b] == before[b] - 1);
+            int w = ((pending.all_of >> b) & 1) || (((pending.last_of >> b) & 1) && next[b] == before[b] - 1);
             st = emit(&ch, b, next[b], w, err);
         }
     }
@@ -161,7 +161,7 @@ kvgpt_status kvgpt_forward(kvgpt_model *m, const int32_t *ids, int n, float *log
     kv_slot *sl = &m->slots[0];
     kv_slot_truncate(sl, 0);
     for (int i = 0; i < n; i++) kv_slot_push(sl, ids[i]);
-    model_pending_logits want = {1, m->opt.logits_all};
+    model_pending_logits want = {1, m->opt.logits_all ? 1u : 0u};   /* slot 0's, and only its */
     st = model_run(m, 0, NULL, NULL, NULL, want, logits, err);
     if (st) kv_slot_truncate(sl, sl->n_kv);
     return st;

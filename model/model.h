@@ -124,7 +124,7 @@ kvgpt_status model_forward_rows(kvgpt_model *m, int n, int n_logits, int first_l
  * what was computed stays. Checks nothing: callers validate first. */
 typedef struct {
     uint64_t last_of;        /* slots whose last pending token's logits are wanted */
-    int all;                 /* every pending token's */
+    uint64_t all_of;         /* slots whose every pending token's logits are wanted */
 } model_pending_logits;
 kvgpt_status model_run(kvgpt_model *m, int n, const int32_t *tok, const int32_t *seq, const int8_t *want,
                        model_pending_logits pending, float *out, kvgpt_error *err);
