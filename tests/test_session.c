@@ -180,6 +180,37 @@ START_TEST(test_decode_flags_and_long_batches)
 }
 END_TEST
 
+/* kvgpt_forward reports slot 0's logits only, whatever other slots hold
+ * pending (generate leaves each sequence's last token to the next call). */
+START_TEST(test_forward_beside_pending_slots)
+{
+    SKIP_IF_NO_FIXTURES();
+    kvgpt_model *m = open_model(CHAR_MODEL, 3, KVGPT_DTYPE_F32, 1), *r = open_model(CHAR_MODEL, 1, KVGPT_DTYPE_F32, 1);
+    const int V = V_of(m);
+    int32_t p[5] = {1, 2, 3, 4, 5}, ids[12];
+    kvgpt_gen_options g;
+    kvgpt_gen_options_default(&g);
+    g.n_seq = 3;
+    g.max_new_tokens = 4;
+    kvgpt_gen_result res;
+    kvgpt_error err;
+    ck_assert(kvgpt_generate(m, p, 5, &g, &res, &err) == KVGPT_OK);
+    make_ids(ids, 12, V, 4u);
+    /* One row more than the 12 asked for: a guard that must stay untouched. */
+    float *got = malloc(sizeof(float) * (size_t)V * 13), *want = malloc(sizeof(float) * (size_t)V * 12);
+    for (int i = 0; i < V; i++) got[12 * V + i] = 1234.5f;
+    ck_assert_msg(kvgpt_forward(m, ids, 12, got, &err) == KVGPT_OK, "%s", err.msg);
+    ck_assert_msg(kvgpt_forward(r, ids, 12, want, &err) == KVGPT_OK, "%s", err.msg);
+    assert_bitwise(got, want, V * 12, "forward beside pending slots");
+    for (int i = 0; i < V; i++) ck_assert(got[12 * V + i] == 1234.5f);
+    ck_assert_int_eq(kvgpt_seq_length(m, 1), 9);
+    free(got);
+    free(want);
+    kvgpt_close(m);
+    kvgpt_close(r);
+}
+END_TEST
+
 /* ---- 2: slots alone = together; copy then diverge; truncate ------------------------ */
 
 START_TEST(test_copy_truncate)
@@ -492,6 +523,7 @@ static Suite *session_suite(void)
     tcase_set_timeout(t, 600);
     tcase_add_test(t, test_decode_equals_forward);
     tcase_add_test(t, test_decode_flags_and_long_batches);
+    tcase_add_test(t, test_forward_beside_pending_slots);
     tcase_add_test(t, test_copy_truncate);
     tcase_add_test(t, test_decode_refuses_atomically);
     tcase_add_test(t, test_host_loop_matches_nanogpt);
