@@ -32,8 +32,19 @@ LIB_SRC  := $(CORE_SRC) $(CPU_SRC)
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/unicode_tables.o
 LIB      := $(BUILD)/libkvgpt.a
 
+# ---- the benchmarks (bench/) ----------------------------------------------------
+# `kvgpt bench` (cmd_bench.c, bench_matrix.c, bench_report.c) is part of the
+# kvgpt command. The machine probes (probe.c) are the benchmarks' alone, so they
+# are not in libkvgpt.a. bench_ops.c and bench_bpe.c are programs of their own
+# (build/TARGET/bench/), built by every `make` so that they cannot rot, run by
+# hand; bench_ops times the CPU kernels, so TARGET=cuda builds bench_bpe only.
+BENCH_PROGS     := bench/bench_ops.c bench/bench_bpe.c
+BENCH_SRC       := $(filter-out $(BENCH_PROGS),$(wildcard bench/*.c))
+BENCH_PROBE_OBJ := $(BUILD)/obj/bench/probe.o
+BENCH_BINS      := $(patsubst bench/%.c,$(BUILD)/bench/%,$(if $(filter cuda,$(TARGET)),bench/bench_bpe.c,$(BENCH_PROGS)))
+
 TOOL_SRC := $(wildcard tools/*.c)
-TOOL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TOOL_SRC))
+TOOL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TOOL_SRC) $(BENCH_SRC))
 TOOL     := $(BUILD)/kvgpt
 
 TEST_SUPPORT := $(wildcard tests/support/*.c)
@@ -61,11 +72,8 @@ CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=s
 CUDA_DEFS ?=
 NVCCFLAGS := -std=c++17 $(OPT) -g $(CUDA_ARCH) $(CUDA_DEFS) -Werror all-warnings \
              -Xcompiler -Wall,-Wextra,-Werror,-Wshadow -Iinclude -I. -MMD -MP
-# What the host side needs of ops/ whatever the backend: f16/bf16 conversion
-# (loader, synth), the machine probes and ops_threads (bench).
-CUDA_HOST_OPS := ops/probe.c ops/rowwise.c
 CUDA_SRC := $(wildcard cuda/*.cu)
-LIB_SRC  := $(CORE_SRC) $(CUDA_HOST_OPS)
+LIB_SRC  := $(CORE_SRC)
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/unicode_tables.o \
             $(patsubst %.cu,$(BUILD)/obj/%.o,$(CUDA_SRC))
 CFLAGS   += -I$(CUDA_HOME)/include
@@ -183,6 +191,18 @@ run: $(TOOL) $(MODELS)/gpt2/model.safetensors
 
 bench: $(TOOL)
 	$(TOOL) bench --models $(MODELS) --out bench-out
+
+# The benchmark programs and the suite of the probes (see bench/ above).
+all: $(BENCH_BINS)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_PROBE_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $< $(BENCH_PROBE_OBJ) $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/test_bench: $(BUILD)/obj/tests/test_bench.o $(TEST_SUPPORT_OBJ) $(BENCH_PROBE_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $< $(TEST_SUPPORT_OBJ) $(BENCH_PROBE_OBJ) $(LIB) $(CHECK_LIBS) $(LDLIBS) -ldl -o $@
 
 clean:
 	rm -rf build
