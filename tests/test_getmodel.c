@@ -33,7 +33,7 @@ typedef struct {
 } hub;
 
 static char g_work[1024];      /* one temporary folder per test */
-static hub *g_live;            /* the running stand-in, stopped by teardown after a failure too */
+static pid_t g_live;           /* the running stand-in, stopped by teardown after a failure too */
 
 static int have(const char *tool)
 {
@@ -61,24 +61,32 @@ static void hub_start(hub *h, const char *fault)
     char *argv[] = {"python3", "tests/support/hub_server.py", "--fault", (char *)fault, "--port-file", port_file,
                     "--log", log, "--dump", want, NULL};
     ck_assert_int_eq(posix_spawnp(&h->pid, "python3", NULL, NULL, argv, environ), 0);
-    g_live = h;
+    g_live = h->pid;
     h->port = 0;
-    for (int i = 0; i < 1000 && !h->port; i++) {   /* 10 s at most */
+    int exited = 0;
+    for (int i = 0; i < 1000 && !h->port && !exited; i++) {   /* 10 s at most */
         char *s = tf_read_file(port_file, NULL);
         if (s) h->port = atoi(s);
         free(s);
-        if (!h->port) nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+        exited = !h->port && waitpid(h->pid, NULL, WNOHANG) == h->pid;
+        if (!h->port && !exited) nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     }
-    ck_assert_msg(h->port > 0, "the hub stand-in did not start (fault %s)", fault);
+    if (exited) h->pid = g_live = 0;
+    ck_assert_msg(h->port > 0, "the hub stand-in did not start (fault %s)%s", fault, exited ? ": it exited" : "");
+}
+
+static void stop_pid(pid_t pid)
+{
+    if (pid <= 0) return;
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    if (pid == g_live) g_live = 0;
 }
 
 static void hub_stop(hub *h)
 {
-    if (h->pid <= 0) return;
-    kill(h->pid, SIGTERM);
-    waitpid(h->pid, NULL, 0);
+    stop_pid(h->pid);
     h->pid = 0;
-    g_live = NULL;
 }
 
 /* Bytes of the weights the stand-in serves (its --dump copy). */
@@ -166,7 +174,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (g_live) hub_stop(g_live);
+    stop_pid(g_live);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_work);
     ck_assert_int_eq(system(cmd), 0);

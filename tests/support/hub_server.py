@@ -50,7 +50,8 @@ def bytes_to_unicode():
 
 
 def tiny_model(bad_config):
-    """The four files of a 2-layer, 64-wide GPT-2 with a 262-token BPE."""
+    """The four files of a 2-layer, 64-wide GPT-2 with a 262-token BPE, laid
+    out as the hub's gpt2 is (Conv1D [in, out] weights, the attn.bias masks)."""
     byte_char = bytes_to_unicode()
     vocab = {byte_char[b]: b for b in range(256)}
     merges = [("H", "e"), ("l", "l"), ("l", "o"), ("He", "ll"), ("Hell", "o")]
@@ -70,7 +71,8 @@ def tiny_model(bad_config):
                    (p + "attn.c_proj.weight", [C, C]), (p + "attn.c_proj.bias", [C]),
                    (p + "ln_2.weight", [C]), (p + "ln_2.bias", [C]),
                    (p + "mlp.c_fc.weight", [C, 4 * C]), (p + "mlp.c_fc.bias", [4 * C]),
-                   (p + "mlp.c_proj.weight", [4 * C, C]), (p + "mlp.c_proj.bias", [C])]
+                   (p + "mlp.c_proj.weight", [4 * C, C]), (p + "mlp.c_proj.bias", [C]),
+                   (p + "attn.bias", [1, 1, T, T])]   # the causal mask buffer the hub's files carry
     shapes += [("ln_f.weight", [C]), ("ln_f.bias", [C])]
     rng = random.Random(15)
     header, data, off = {}, [], 0
@@ -78,8 +80,12 @@ def tiny_model(bad_config):
         n = 1
         for d in shape:
             n *= d
-        base = 1.0 if name.endswith("weight") and len(shape) == 1 else 0.0
-        data.append(struct.pack("<%df" % n, *(base + rng.uniform(-0.05, 0.05) for _ in range(n))))
+        if name.endswith(".attn.bias"):
+            vals = [1.0 if j <= i else 0.0 for i in range(T) for j in range(T)]
+        else:
+            base = 1.0 if name.endswith("weight") and len(shape) == 1 else 0.0
+            vals = [base + rng.uniform(-0.05, 0.05) for _ in range(n)]
+        data.append(struct.pack("<%df" % n, *vals))
         header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + 4 * n]}
         off += 4 * n
     h = json.dumps(header, separators=(",", ":")).encode()
