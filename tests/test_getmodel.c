@@ -208,6 +208,23 @@ START_TEST(gets_the_model)
 }
 END_TEST
 
+/* The length and sum come from the hub's redirect when the CDN refuses a HEAD. */
+START_TEST(cdn_refuses_head)
+{
+    if (skip(__func__)) return;
+    hub h;
+    char dir[4200], *out, *err;
+    models_dir(dir, sizeof dir);
+    hub_start(&h, "nohead");
+    ck_assert_int_eq(get_from(&h, dir, &out, &err), 0);
+    hub_stop(&h);
+    ck_assert_msg(err[0] == '\0', "nothing on stderr: %s", err);
+    has_the_model(&h, dir);
+    free(out);
+    free(err);
+}
+END_TEST
+
 START_TEST(resumes_a_dropped_connection)
 {
     if (skip(__func__)) return;
@@ -392,6 +409,7 @@ int main(void)
     TCase *tc = tcase_create("hub");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, gets_the_model);
+    tcase_add_test(tc, cdn_refuses_head);
     tcase_add_test(tc, resumes_a_dropped_connection);
     tcase_add_test(tc, resumes_in_the_next_run);
     tcase_add_test(tc, not_found);

@@ -15,6 +15,7 @@ Range requests honoured. --fault makes it misbehave in one way:
             is the true one)
   404       the weights are not found
   badmodel  config.json disagrees with the weights (every sum and length right)
+  nohead    the CDN refuses HEAD (403), as a signed address for GET alone does
 
   hub_server.py --port-file F [--fault KIND] [--log F] [--dump DIR]
 The port (ephemeral) is written to --port-file once it listens; every request
@@ -128,6 +129,8 @@ class Hub(http.server.BaseHTTPRequestHandler):
             etag = hashlib.sha1(b"blob %d\0" % len(body) + body).hexdigest()
             return self.send_file(body, head, {"ETag": '"%s"' % etag})
         if len(parts) == 3 and parts[1] == "cdn" and parts[2] == hashlib.sha256(hub.files[LFS]).hexdigest():
+            if head and hub.fault == "nohead":
+                return self.send_plain(403, b"SignatureDoesNotMatch", {})
             return self.send_file(hub.files[LFS], head, {}, lfs=True)
         self.send_plain(404, b"Not found", {})
 
@@ -202,7 +205,7 @@ def main():
     ap = argparse.ArgumentParser(description="a stand-in for the HuggingFace hub on 127.0.0.1")
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--fault", default="none",
-                    choices=["none", "drop", "short", "shortlen", "corrupt", "404", "badmodel"])
+                    choices=["none", "drop", "short", "shortlen", "corrupt", "404", "badmodel", "nohead"])
     ap.add_argument("--log")
     ap.add_argument("--dump")
     a = ap.parse_args()
