@@ -78,8 +78,9 @@ LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/unicode
             $(patsubst %.cu,$(BUILD)/obj/%.o,$(CUDA_SRC))
 CFLAGS   += -I$(CUDA_HOME)/include
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++ -ldl -lpthread -lrt
-# Suites that call the CPU kernels of ops/ directly test the CPU port only.
-CUDA_SKIP_TESTS := tests/test_ops.c
+# Suites that call the CPU port's parts directly (the kernels of ops/, the
+# decode thread governor of port/) test the CPU port only.
+CUDA_SKIP_TESTS := tests/test_ops.c tests/test_governor.c
 TEST_SRC := $(filter-out $(CUDA_SKIP_TESTS),$(TEST_SRC))
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 CUDA_PROBE := $(BUILD)/cuda-probe
