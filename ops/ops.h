@@ -89,13 +89,4 @@ void ops_kv_store(void *cache, kvgpt_dtype kv_dtype, const float *src, int lds,
 /* Threads ops will use for nt (nt > 0: nt; else the OpenMP maximum). */
 int ops_threads(int nt);
 
-/* ---- machine probes (benchmarks' denominators) ---- */
-/* fp32 multiply-add peak in GFLOP/s (2 flops per FMA lane): independent
- * accumulator chains on every one of nt threads for about `seconds`. */
-double ops_probe_fma_gflops(int nt, double seconds);
-/* Streaming-read bandwidth in GB/s (1e9 bytes/s) over the caller's buffer
- * (it should be much larger than the last-level cache to measure memory),
- * split in contiguous line-aligned ranges over nt threads; the best of reps. */
-double ops_probe_read_gbps(const void *buf, size_t bytes, int nt, int reps);
-
 #endif

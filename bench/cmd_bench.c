@@ -1,13 +1,12 @@
-/* tools/cmd_bench.c — `kvgpt bench`: the seed's results table (GPT-2
+/* bench/cmd_bench.c — `kvgpt bench`: the seed's results table (GPT-2
  * small/medium/large, KV cache vs nanoGPT's recompute) measured properly:
  * medians of repeated runs, and the machine's own ceilings (read bandwidth,
  * FMA rate) probed in the same run, because the machines are shared and
  * noisy and only ratios to what the hardware can do travel between them.
- * Measuring is here, with the helpers --matrix (tools/bench_matrix.c)
- * shares; the tables, CSV and SVG are in tools/bench_report.c. */
-#include "tools/bench.h"
+ * Measuring is here, with the helpers --matrix (bench/bench_matrix.c)
+ * shares; the tables, CSV and SVG are in bench/bench_report.c. */
+#include "bench/bench.h"
 #include "tools/cli.h"
-#include "ops/ops.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -45,7 +44,7 @@ int bench_buf_init(bench_buf *b, size_t bytes)
 
 double bench_probe_read(const bench_buf *b, int threads)
 {
-    return ops_probe_read_gbps(b->buf, b->bytes, threads, BENCH_PROBE_REPS);
+    return bench_probe_read_gbps(b->buf, b->bytes, threads, BENCH_PROBE_REPS);
 }
 
 double bench_frac_of_bound(double tok_s, const double *probes, int n, size_t weight_bytes)
@@ -375,7 +374,7 @@ static int bench_one(const bench_args *a, const char *shape, const bench_buf *dr
     bm->load_before = bench_load_avg();
     if (bench_warmup(m)) goto done;
 
-    bm->fma_gflops = ops_probe_fma_gflops(a->threads, BENCH_FMA_SECONDS);
+    bm->fma_gflops = bench_probe_fma_gflops(a->threads, BENCH_FMA_SECONDS);
     if (time_prefill(&x, bm, logits)) goto done;
     if (time_setting(&x, bm, 1)) goto done;
     if (!a->skip_nocache && time_setting(&x, bm, 0)) goto done;
@@ -485,7 +484,7 @@ int cmd_bench(int argc, char **argv)
     report.cmdline = cmdline;
     report.tokens = tokens;
     report.reps = reps;
-    report.threads = ops_threads(threads);
+    report.threads = bench_threads(threads);
     report.nocache = !no_nocache && !matrix;
     bench_machine_info(&report);
 

@@ -1,9 +1,9 @@
-/* tools/bench_report.c — what `kvgpt bench` writes: the markdown table of the
+/* bench/bench_report.c — what `kvgpt bench` writes: the markdown table of the
  * seed's experiment (plus what the seed left out: ms/token and the fraction
  * of the bandwidth bound), a CSV with every raw number, and a bar chart as
  * hand-written SVG so the report needs nothing installed; with --matrix, the
- * side-by-side tables of tools/bench_matrix.c and their CSV. */
-#include "tools/bench.h"
+ * side-by-side tables of bench/bench_matrix.c and their CSV. */
+#include "bench/bench.h"
 #include "tools/cli.h"
 
 #include <errno.h>
