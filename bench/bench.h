@@ -216,5 +216,9 @@ void bench_print_table(FILE *f, const bench_report *r);
 void bench_print_prefill(FILE *f, const bench_report *r);
 /* bench.md, bench.csv, bench.svg under dir (created); 0, or 1 after printing why. */
 int bench_write_outputs(const char *dir, const bench_report *r);
+/* The output folder, made when missing (0), or a message and 1. */
+int bench_mkdir(const char *dir);
+/* --sessions (bench/bench_sessions.c): batched samples, chat turns, a shared prefix. */
+int bench_sessions(const char *models, const char *shape, int reps, int threads, const char *out);
 
 #endif

@@ -437,7 +437,7 @@ static void join_cmdline(char *buf, size_t cap, int argc, char **argv)
 int cmd_bench(int argc, char **argv)
 {
     const char *models = "models", *shapes = NULL, *dtype = NULL, *out = "bench-out";
-    int tokens = 256, reps = 3, threads = 0, no_nocache = 0, matrix = 0, help = 0;
+    int tokens = 256, reps = 3, threads = 0, no_nocache = 0, matrix = 0, sessions = 0, help = 0;
     const cli_opt opts[] = {
         {"models", OPT_STR, &models, "folder of model folders, one per shape (default models)"},
         {"shapes", OPT_STR, &shapes, "comma-separated (default gpt2,gpt2-medium,gpt2-large; with --matrix: gpt2, "
@@ -449,6 +449,8 @@ int cmd_bench(int argc, char **argv)
         {"no-nocache", OPT_FLAG, &no_nocache, "skip the runs without the cache (slow on big models)"},
         {"matrix", OPT_FLAG, &matrix, "one shape side by side instead: f32/bf16/f16 decode, 1 thread, batch 10, "
                                       "prefill; writes matrix.md, matrix.csv"},
+        {"sessions", OPT_FLAG, &sessions, "the step API instead: 10 samples together vs 1, a chat turn after 900 "
+                                          "vs 10 tokens, a prompt's prefill for 8 sequences vs 1; writes sessions.md"},
         {"out", OPT_STR, &out, "folder for bench.md, bench.csv, bench.svg (default bench-out)"},
         {"help", OPT_FLAG, &help, "this text"},
     };
@@ -473,6 +475,7 @@ int cmd_bench(int argc, char **argv)
     int n_shapes = parse_shapes(shapes, names, BENCH_MAX_SHAPES);
     if (n_shapes < 0) return 1;
     if (matrix && n_shapes > 1) fprintf(stderr, "kvgpt bench: --matrix measures one shape: %s, the first of --shapes\n", names[0]);
+    if (sessions) return bench_sessions(models, names[0], reps, threads, out);
 
     static bench_report report;
     static bench_matrix mx;
