@@ -146,11 +146,10 @@ static void release(port *p)
 }
 
 kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_bytes, void *workspace,
-                       size_t workspace_bytes, int threads, int adapt_threads, kvgpt_error *err)
+                       size_t workspace_bytes, const kvgpt_options *o, kvgpt_error *err)
 {
     (void)device_bytes;
-    (void)threads;
-    (void)adapt_threads;
+    (void)o;
     port *p = (port *)mem;
     memset(p, 0, sizeof *p);
     kvgpt_status s = need_device(err);

@@ -46,7 +46,7 @@ kvgpt_status port_device_arena(void **base, size_t bytes, kvgpt_error *err)
 void port_device_arena_free(void *base) { (void)base; }
 
 kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_bytes,
-                       void *workspace, size_t workspace_bytes, int threads, int adapt_threads,
+                       void *workspace, size_t workspace_bytes, const kvgpt_options *o,
                        kvgpt_error *err)
 {
     (void)device_base;
@@ -55,9 +55,9 @@ kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_b
     (void)err;
     port *p = mem;
     memset(p, 0, sizeof *p);
-    p->nt = p->nt_max = ops_threads(threads);
+    p->nt = p->nt_max = ops_threads(o->threads);
     p->att_scratch = workspace;
-    gov_init(&p->gov, adapt_threads ? p->nt : 1);
+    gov_init(&p->gov, o->adapt_threads ? p->nt : 1);
     p->adapt = p->gov.max > 1;
     /* libgomp starts its thread pool (allocating) at the first parallel region
      * of a host thread: do it now, inside open, not in the first generation.
@@ -114,14 +114,14 @@ static const ops_wmat *as_ops_c(const port_wmat *w) { return (const ops_wmat *)(
 kvgpt_status port_wmat_rows_in(port *p, port_wmat *w, int k0, int n, const float *src)
 {
     (void)p;
-    for (int i = 0; i < n; i++) ops_pack_row_k(as_ops(w), k0 + i, src + (size_t)i * (size_t)w->oc);
+    ops_pack_rows_k(as_ops(w), k0, n, src, p->nt);
     return KVGPT_OK;
 }
 
 kvgpt_status port_wmat_rows_out(port *p, port_wmat *w, int o0, int n, const float *src)
 {
     (void)p;
-    for (int i = 0; i < n; i++) ops_pack_row_o(as_ops(w), o0 + i, src + (size_t)i * (size_t)w->ic);
+    ops_pack_rows_o(as_ops(w), o0, n, src, p->nt);
     return KVGPT_OK;
 }
 

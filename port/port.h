@@ -40,9 +40,10 @@ kvgpt_status port_device_arena(void **base, size_t bytes, kvgpt_error *err);
 void port_device_arena_free(void *base);
 
 /* Binds the backend: mem is port_struct_bytes() of host arena, workspace
- * is port_workspace_bytes() of device arena. */
+ * is port_workspace_bytes() of device arena; o gives what the backend may
+ * heed (threads, adapt_threads, ...). */
 kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_bytes,
-                       void *workspace, size_t workspace_bytes, int threads, int adapt_threads,
+                       void *workspace, size_t workspace_bytes, const kvgpt_options *o,
                        kvgpt_error *err);
 void port_shutdown(port *p);
 /* Threads the backend computes with now (CPU), for reports. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kvgpt.h"
 #include "ops/ops.h"   /* OPS_PANEL: the packing the weights' padding comes from */
@@ -39,6 +40,8 @@ static void *(*real_memalign)(size_t, size_t);
 static void *(*real_valloc)(size_t);
 static void *(*real_pvalloc)(size_t);
 static void (*real_free)(void *);
+static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
+static int (*real_munmap)(void *, size_t);
 static int resolving;
 static unsigned char boot[8192] __attribute__((aligned(64)));
 static size_t boot_used;
@@ -67,6 +70,8 @@ static void resolve(void)
     p = sym("valloc");        memcpy(&real_valloc, &p, sizeof p);
     p = sym("pvalloc");       memcpy(&real_pvalloc, &p, sizeof p);
     p = sym("free");          memcpy(&real_free, &p, sizeof p);
+    p = sym("mmap");          memcpy(&real_mmap, &p, sizeof p);
+    p = sym("munmap");        memcpy(&real_munmap, &p, sizeof p);
     resolving = 0;
 }
 
@@ -161,6 +166,21 @@ void *pvalloc(size_t n)
     if (!real_pvalloc) resolve();
     count_alloc(n, CALLER);
     return real_pvalloc(n);
+}
+
+/* The arena the library takes itself is an anonymous mapping. */
+void *mmap(void *addr, size_t n, int prot, int flags, int fd, off_t off)
+{
+    if (!real_mmap) resolve();
+    if (fd == -1) count_alloc(n, CALLER);
+    return real_mmap(addr, n, prot, flags, fd, off);
+}
+
+int munmap(void *addr, size_t n)
+{
+    if (!real_munmap) resolve();
+    if (__atomic_load_n(&counting, __ATOMIC_RELAXED)) __atomic_fetch_add(&n_frees, 1, __ATOMIC_RELAXED);
+    return real_munmap(addr, n);
 }
 
 void free(void *p)
@@ -412,20 +432,22 @@ START_TEST(test_gpt2_small_weights)
 
     kvgpt_plan p;
     plan_gpt2(1, 0, KVGPT_DTYPE_F32, &p);
-    size_t sum = 0;
+    size_t sum = 0, layout = 0;
     for (int i = 0; i < p.n_regions; i++) {
         const kvgpt_region *r = &p.regions[i];
         int named = strncmp(r->name, "wte", 3) == 0 || strcmp(r->name, "wpe") == 0 ||
                     strncmp(r->name, "h.", 2) == 0 || strncmp(r->name, "ln_f.", 5) == 0;
         ck_assert_msg(named == (r->kind == KVGPT_REGION_WEIGHTS), "region %s: kind %d", r->name, (int)r->kind);
-        if (named) sum += r->bytes;
+        if (named) sum += r->bytes, layout += r->layout_bytes;
     }
-    /* Matrices are packed in panels of OPS_PANEL output columns, padded with
-     * zeros: only wte's 50257 columns are not a multiple. */
+    /* The budget counts the parameters as they are; the packing's padding
+     * (panels of OPS_PANEL output columns: only wte's 50257 columns are not
+     * a multiple) is its own figure. */
     size_t pad_cols = (size_t)((V + OPS_PANEL - 1) / OPS_PANEL * OPS_PANEL - V);
     size_t padding = C * pad_cols * 4;
-    printf("  GPT-2 small weights: %zu bytes = %zu parameter bytes + %zu packing padding\n", sum, params * 4, padding);
-    ck_assert_msg(sum == params * 4 + padding, "weights %zu bytes, want %zu + %zu padding", sum, params * 4, padding);
+    printf("  GPT-2 small weights: %zu parameter bytes + %zu packing padding\n", sum, layout);
+    ck_assert_msg(sum == params * 4, "weights %zu bytes, want %zu", sum, params * 4);
+    ck_assert_msg(layout == padding, "layout %zu bytes, want %zu padding", layout, padding);
     ck_assert_msg(padding < params * 4 / 1000, "padding %zu is more than 0.1%%", padding);
     ck_assert_uint_eq(kind_sum(&p, KVGPT_REGION_WEIGHTS), sum);
 }
@@ -585,8 +607,10 @@ static void no_alloc_after_open(const char *rel, int threads, int caller_mem)
         ck_assert_int_eq(close_frees, 0);
     } else {
         ck_assert_msg(open_allocs == 1, "%s: open made %ld allocations, want exactly 1 (the arena)", rel, open_allocs);
-        ck_assert_msg(open_bytes >= plan.total[KVGPT_SPACE_HOST] && open_bytes < plan.total[KVGPT_SPACE_HOST] + 64,
-                      "%s: the one allocation is %zu bytes; the plan is %zu", rel, open_bytes,
+        /* The plan's total in whole pages, and 2 MiB of alignment slack that is never touched. */
+        ck_assert_msg(open_bytes >= plan.total[KVGPT_SPACE_HOST] + (2u << 20) &&
+                          open_bytes < plan.total[KVGPT_SPACE_HOST] + (2u << 20) + 65536,
+                      "%s: the one mapping is %zu bytes; the plan is %zu", rel, open_bytes,
                       plan.total[KVGPT_SPACE_HOST]);
         ck_assert_int_eq(close_frees, 1);
     }

@@ -1,6 +1,8 @@
 /* tools/cmd_logits.c — `kvgpt logits`: the full forward over ids (or text),
  * logits of every position written as raw float32 [T, vocab]; the five most
- * likely next tokens printed. */
+ * likely next tokens printed. Memory follows what is asked: the model holds
+ * LOGITS_ROWS logit rows per forward (a longer input takes several), and the
+ * T x vocab result is the tool's own. */
 #include "tools/cli.h"
 
 #include <stdio.h>
@@ -8,6 +10,7 @@
 #include <string.h>
 
 #define LOGITS_MAX_IDS 131072
+#define LOGITS_ROWS 64
 
 static int print_token(const kvgpt_model *m, int32_t id)
 {
@@ -49,7 +52,7 @@ int cmd_logits(int argc, char **argv)
     kvgpt_options o;
     kvgpt_options_default(&o);
     o.model_dir = model;
-    o.logits_all = 1;
+    o.logit_rows = LOGITS_ROWS;
     o.threads = threads;
     if (gelu && strcmp(gelu, "erf") == 0) o.gelu = KVGPT_GELU_ERF;
     else if (gelu && strcmp(gelu, "tanh") == 0) o.gelu = KVGPT_GELU_TANH;
@@ -79,7 +82,21 @@ int cmd_logits(int argc, char **argv)
         rc = cli_error("logits", "out of memory for %d x %zu logits", T, V);
         goto done;
     }
-    if ((s = kvgpt_forward(m, ids, T, logits, &err))) {
+    /* Every position's logits: one batch into slot 0, each token flagged. */
+    int32_t *seq = calloc((size_t)T, sizeof *seq);
+    int8_t *flag = malloc((size_t)T);
+    if (!seq || !flag) {
+        free(seq);
+        free(flag);
+        rc = cli_error("logits", "out of memory for %d tokens", T);
+        goto done;
+    }
+    memset(flag, 1, (size_t)T);
+    kvgpt_batch b = {T, ids, seq, flag};
+    s = kvgpt_decode(m, &b, logits, &err);
+    free(seq);
+    free(flag);
+    if (s) {
         rc = cli_status("logits", s, &err);
         goto done;
     }
