@@ -247,6 +247,14 @@ static kvgpt_status crc_through(lf_file *f, struct ckpt_reads *r, ckpt_slot *sl,
     return sl->crc_pos == sl->data_off + sl->size ? crc_verdict(f, r, sl, err) : KVGPT_OK;
 }
 
+kvgpt_status st_read_done(st_file *s, kvgpt_error *err)
+{
+    struct ckpt_reads *r = s->ck;
+    if (!r || r->last == UINT32_MAX || r->slots[r->last].checked) return KVGPT_OK;
+    ckpt_slot *sl = &r->slots[r->last];
+    return crc_through(&s->file, r, sl, sl->data_off + sl->size, err);
+}
+
 kvgpt_status ckpt_check_read(st_file *s, const st_tensor *t, uint64_t off, const void *bytes, size_t n,
                              kvgpt_error *err)
 {

@@ -100,3 +100,7 @@ size_t st_dtype_size(st_dtype d);
  * staging for the file's bytes (n * row_len * dtype size). */
 kvgpt_status st_read_rows(st_file *s, const st_tensor *t, size_t r0, size_t n, size_t row_len, float *dst,
                           void *raw, kvgpt_error *err);
+/* After the last st_read_rows: a ckpt.pt storage read only in part so far has
+ * the rest of its CRC-32 checked now (moving on to another storage does the
+ * same). Nothing to do for safetensors. */
+kvgpt_status st_read_done(st_file *s, kvgpt_error *err);

@@ -192,6 +192,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             read_tensor(&s, t);
         }
+        kvgpt_error e3 = {0, ""};
+        FZ_CHECK(st_read_done(&s, &e3) == KVGPT_OK, "consistent CRCs, but: %s", e3.msg);
         (void)st_find(&s, "wte.weight");
         (void)st_find(&s, "lm_head.weight");
     }
