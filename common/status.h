@@ -9,8 +9,12 @@
 
 #if defined(__GNUC__)
 #define KV_PRINTF(a, b) __attribute__((format(printf, a, b)))
+/* Keeps a function's stack frame apart from its caller's: the stack a host
+ * must give is the deepest path, not the sum of everything inlined. */
+#define KV_NOINLINE __attribute__((noinline))
 #else
 #define KV_PRINTF(a, b)
+#define KV_NOINLINE
 #endif
 
 /* Records s and the formatted message in err (which may be NULL); returns s. */

@@ -311,7 +311,7 @@ static kvgpt_status bind(kvgpt_model *m, kvgpt_error *err)
                      s->work, s->work_bytes, &m->opt, err);
 }
 
-static kvgpt_status load_tokenizer(kvgpt_model *m, void *scratch, size_t scratch_bytes, kvgpt_error *err)
+static KV_NOINLINE kvgpt_status load_tokenizer(kvgpt_model *m, void *scratch, size_t scratch_bytes, kvgpt_error *err)
 {
     char a[LOADER_PATH_MAX], b[LOADER_PATH_MAX];
     model_tok_plan tp;
@@ -332,6 +332,38 @@ static kvgpt_status load_tokenizer(kvgpt_model *m, void *scratch, size_t scratch
     char *tables = mem + ((sizeof(cv_vocab) + 63) & ~(size_t)63);
     return (tp.kind == 3 ? cv_load_meta : cv_load)(m->chars, a, m->cfg.vocab_size, scratch, scratch_bytes, tables,
                                                    tp.table_bytes - (size_t)(tables - mem), err);
+}
+
+/* The weights file: its header into the load scratch, then every tensor
+ * through the rest of it into place. */
+static KV_NOINLINE kvgpt_status load_file(kvgpt_model *m, const char *dir, char *scratch, size_t scratch_bytes,
+                                          kvgpt_error *err)
+{
+    loading ld;
+    memset(&ld, 0, sizeof ld);
+    ld.st.file.fd = -1;
+    char path[LOADER_PATH_MAX];
+    size_t st_scratch = 0;
+    int is_ckpt = 0;
+    kvgpt_status s;
+    if (!(s = model_weights_path(dir, path, sizeof path, &is_ckpt, err)) &&
+        !(s = is_ckpt ? ckpt_open(&ld.st, path, &st_scratch, NULL, err) : st_open(&ld.st, path, &st_scratch, err))) {
+        if (st_scratch > scratch_bytes) {
+            s = kv_fail(err, is_ckpt ? KVGPT_ERR_CKPT : KVGPT_ERR_ST_HEADER, "%s: changed since the plan was made",
+                        path);
+        } else if (!(s = is_ckpt ? ckpt_parse(&ld.st, scratch, st_scratch, err)
+                                 : st_parse(&ld.st, scratch, st_scratch, err))) {
+            size_t left = scratch_bytes - st_scratch;
+            ld.row_bytes = (left / 2) & ~(size_t)63;
+            ld.rows = (float *)(void *)(scratch + st_scratch + (64 - (uintptr_t)(scratch + st_scratch) % 64) % 64);
+            ld.row_bytes = ld.row_bytes > 64 ? ld.row_bytes - 64 : 0;
+            ld.raw = (char *)ld.rows + ld.row_bytes;
+            s = load_weights(m, &ld, err);
+            if (!s) s = st_read_done(&ld.st, err);   /* a checkpoint's last storage: the rest of its CRC */
+        }
+        st_close(&ld.st);
+    }
+    return s;
 }
 
 /* Touches every page of the host arena that loading did not write (the KV
@@ -372,32 +404,11 @@ kvgpt_status kvgpt_open(const kvgpt_options *o, void *mem, size_t mem_bytes, kvg
     m->batch = plan.batch;
     m->cfg = plan.config;
 
-    loading ld;
-    memset(&ld, 0, sizeof ld);
-    ld.st.file.fd = -1;
-    char path[LOADER_PATH_MAX];
-    size_t st_scratch = 0;
     int li = arena_plan_find(&plan, KVGPT_R_LOAD_SCRATCH);
     char *scratch = arena_region(&host, &plan, li);
     size_t scratch_bytes = plan.regions[li].bytes;
-    int is_ckpt = 0;
-    if (!(s = bind(m, err)) && !(s = model_weights_path(o->model_dir, path, sizeof path, &is_ckpt, err)) &&
-        !(s = is_ckpt ? ckpt_open(&ld.st, path, &st_scratch, NULL, err) : st_open(&ld.st, path, &st_scratch, err))) {
-        if (st_scratch > scratch_bytes) {
-            s = kv_fail(err, is_ckpt ? KVGPT_ERR_CKPT : KVGPT_ERR_ST_HEADER, "%s: changed since the plan was made",
-                        path);
-        } else if (!(s = is_ckpt ? ckpt_parse(&ld.st, scratch, st_scratch, err)
-                                 : st_parse(&ld.st, scratch, st_scratch, err))) {
-            size_t left = scratch_bytes - st_scratch;
-            ld.row_bytes = (left / 2) & ~(size_t)63;
-            ld.rows = (float *)(void *)(scratch + st_scratch + (64 - (uintptr_t)(scratch + st_scratch) % 64) % 64);
-            ld.row_bytes = ld.row_bytes > 64 ? ld.row_bytes - 64 : 0;
-            ld.raw = (char *)ld.rows + ld.row_bytes;
-            s = load_weights(m, &ld, err);
-            if (!s) s = st_read_done(&ld.st, err);   /* a checkpoint's last storage: the rest of its CRC */
-        }
-        st_close(&ld.st);
-    }
+    s = bind(m, err);
+    if (!s) s = load_file(m, o->model_dir, scratch, scratch_bytes, err);
     if (!s && !o->no_tokenizer) s = load_tokenizer(m, scratch, scratch_bytes, err);
     if (!s) prefault(m);
     if (!s) s = port_sync(m->port, err);

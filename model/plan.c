@@ -97,34 +97,42 @@ kvgpt_status model_weights_path(const char *dir, char *path, size_t cap, int *is
     return lf_join(path, cap, dir, "model.safetensors", err);
 }
 
+/* The config and the weights file's header size (one path buffer at a time). */
+static KV_NOINLINE kvgpt_status plan_weights(const char *dir, kvgpt_config *c, size_t *st_scratch, kvgpt_error *err)
+{
+    char path[LOADER_PATH_MAX];
+    int is_ckpt;
+    kvgpt_status s = model_weights_path(dir, path, sizeof path, &is_ckpt, err);
+    if (s) return s;
+    if (is_ckpt) {
+        /* nanoGPT's out_dir has no config.json: model_args is the config, unless one was written. */
+        if ((s = ckpt_plan(path, st_scratch, c, err)) || (s = lf_join(path, sizeof path, dir, "config.json", err)))
+            return s;
+        return lf_exists(path) ? loader_read_config(dir, c, err) : KVGPT_OK;
+    }
+    st_file st;
+    if ((s = loader_read_config(dir, c, err)) || (s = st_open(&st, path, st_scratch, err))) return s;
+    st_close(&st);
+    return KVGPT_OK;
+}
+
+static KV_NOINLINE kvgpt_status plan_tokenizer(const char *dir, int vocab, model_tok_plan *tp, kvgpt_error *err)
+{
+    char a[LOADER_PATH_MAX], b[LOADER_PATH_MAX];
+    return model_tokenizer_paths(dir, a, b, sizeof a, tp, vocab, err);
+}
+
 kvgpt_status kvgpt_plan_model(const kvgpt_options *o, kvgpt_plan *out, kvgpt_error *err)
 {
     arena_plan_init(out);
     if (!o || !o->model_dir) return kv_fail(err, KVGPT_ERR_ARG, "no model folder given");
     kvgpt_config c;
-    char path[LOADER_PATH_MAX];
     size_t st_scratch = 0;
-    int is_ckpt;
-    kvgpt_status s = model_weights_path(o->model_dir, path, sizeof path, &is_ckpt, err);
-    if (s) return s;
-    if (is_ckpt) {
-        /* nanoGPT's out_dir has no config.json: model_args is the config, unless one was written. */
-        char cj[LOADER_PATH_MAX];
-        if ((s = ckpt_plan(path, &st_scratch, &c, err)) || (s = lf_join(cj, sizeof cj, o->model_dir, "config.json", err)))
-            return s;
-        if (lf_exists(cj) && (s = loader_read_config(o->model_dir, &c, err))) return s;
-    } else {
-        st_file st;
-        if ((s = loader_read_config(o->model_dir, &c, err)) || (s = st_open(&st, path, &st_scratch, err))) return s;
-        st_close(&st);
-    }
-    if ((s = apply_overrides(&c, o, err))) return s;
+    kvgpt_status s = plan_weights(o->model_dir, &c, &st_scratch, err);
+    if (!s) s = apply_overrides(&c, o, err);
     model_tok_plan tp = {0, 0, 0};
-    if (!o->no_tokenizer) {
-        char a[LOADER_PATH_MAX], b[LOADER_PATH_MAX];
-        if ((s = model_tokenizer_paths(o->model_dir, a, b, sizeof a, &tp, c.vocab_size, err))) return s;
-    }
-    return model_plan(&c, o, st_scratch, &tp, out, err);
+    if (!s && !o->no_tokenizer) s = plan_tokenizer(o->model_dir, c.vocab_size, &tp, err);
+    return s ? s : model_plan(&c, o, st_scratch, &tp, out, err);
 }
 
 kvgpt_status model_tokenizer_paths(const char *dir, char *a, char *b, size_t cap, model_tok_plan *tp,
