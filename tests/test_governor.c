@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "model/governor.h"
+#include "port/governor.h"
 #include "tests/support/suite.h"
 
 /* Seconds a step takes at `threads`, step i of a timeline. */
