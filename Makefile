@@ -43,7 +43,7 @@ TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lpthread -lm)
 
-.PHONY: all lib tool test bench run clean
+.PHONY: all lib tool tests test bench run clean
 # Runs every suite of TEST_BIN under `timeout` (Check's own timeouts do
 # nothing without fork: a hung suite is killed and counted as failed), logs
 # to BUILD/test-logs, prints one "N passed, N failed" line; fails if any failed.
@@ -129,6 +129,9 @@ else
 TEST_SRC := $(filter-out tests/test_cuda_%.c,$(TEST_SRC))
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 endif
+
+# Builds every suite of this target without running one (cuda/accept.sh runs them itself).
+tests: $(TEST_BIN)
 
 # `make V=1` prints the whole commands.
 Q := $(if $(V),,@)
