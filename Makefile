@@ -218,7 +218,7 @@ clean:
 # lib/pkgconfig/kvgpt.pc and bin/kvgpt. A host then needs nothing else:
 #   cc host.c $(pkg-config --static --cflags --libs kvgpt)
 # Libs.private is exactly what this target links its own programs with
-# (-fopenmp -lm for cpu; the CUDA runtime and cuBLAS for cuda).
+# (-fopenmp -lm for cpu; the CUDA runtime for cuda).
 PREFIX  ?= /usr/local
 DESTDIR ?=
 KVGPT_VERSION := $(shell sed -n 's/^\#define KVGPT_VERSION "\(.*\)"/\1/p' include/kvgpt.h)

@@ -2,8 +2,8 @@
  *
  * model/ computes the GPT-2 forward only through these functions; it never
  * touches OpenMP, CUDA or the layout of packed weights. A backend is chosen
- * by the build (port/cpu.c binds this to ops/, cuda/ to CUDA kernels and
- * cuBLAS), never by #ifdef in model code.
+ * by the build (port/cpu.c binds this to ops/, cuda/ to CUDA kernels of its
+ * own), never by #ifdef in model code.
  *
  * Memory: buffers in the DEVICE space of the plan live where the backend
  * computes (the host arena for the CPU port, one cudaMalloc for CUDA); the
