@@ -27,7 +27,10 @@ const char *port_name(void) { return "cpu"; }
 int port_device_is_host(void) { return 1; }
 size_t port_struct_bytes(void) { return sizeof(struct port); }
 
-size_t port_wmat_bytes(int ic, int oc, kvgpt_dtype dt) { return ops_packed_bytes(ic, oc, dt); }
+size_t port_wmat_bytes(int ic, int oc, kvgpt_dtype dt)
+{
+    return ic < 0 || oc < 0 ? SIZE_MAX : ops_packed_bytes(ic, oc, dt);
+}
 
 size_t port_workspace_bytes(int rows, int ctx, int n_embd, int threads)
 {
