@@ -31,6 +31,7 @@ HOST_ONLY=0
 LOG=build/accept
 MODELS=${ACCEPT_MODELS:-build/accept-models}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
+rm -rf "$LOG"   # nothing of an earlier run may pass for this one's
 mkdir -p "$LOG" "$MODELS"
 FAILED=()    # correctness: what to fix
 MISSED=()    # performance targets not met
@@ -102,7 +103,10 @@ GPU_TOOL=build/cuda/kvgpt
 
 DEVICE=0
 if [ $HOST_ONLY = 0 ]; then
-    if build/cuda/cuda-probe | tee "$LOG/probe.txt"; then
+    build/cuda/cuda-probe >"$LOG/probe.txt" 2>&1
+    rc=$?
+    cat "$LOG/probe.txt"
+    if [ $rc = 0 ]; then
         DEVICE=1
     else
         fail "the CUDA runtime finds no usable device: $(tail -n 1 "$LOG/probe.txt")"
