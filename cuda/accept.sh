@@ -18,6 +18,8 @@
 # Usage: cuda/accept.sh [--host-only]
 #   --host-only  the steps a machine without a GPU can do (builds, models,
 #                CPU logits); every device step is reported SKIPPED.
+# On a lent machine, carry .carry/ (made here by cuda/carry.sh): the fixtures,
+# and the Unicode data and Check library, used when the machine lacks them.
 # Environment: KVGPT_FIXTURES (else ../shared/fixtures, shared/fixtures or
 # .carry/fixtures: the fixtures do not travel by themselves), ACCEPT_MODELS
 # (synthesized models; default build/accept-models), JOBS (default nproc).
@@ -82,13 +84,22 @@ else
     echo "building for this GPU only: $ARCH"
     nvidia-smi --query-gpu=persistence_mode,power.limit,power.draw,temperature.gpu --format=csv 2>/dev/null
 fi
-[ -n "$FIX" ] && echo "fixtures: $FIX" || fail "no fixtures (KVGPT_FIXTURES, ../shared/fixtures, shared/fixtures, .carry/fixtures): copy ../shared/fixtures to .carry/fixtures and carry .carry"
+[ -n "$FIX" ] && echo "fixtures: $FIX" || fail "no fixtures (KVGPT_FIXTURES, ../shared/fixtures, shared/fixtures, .carry/fixtures): run cuda/carry.sh before the device call and carry .carry"
 export KVGPT_FIXTURES=$FIX
 
 # ---- build: the CPU tool and the CUDA library, tool and suites, at once ----
 section "build (cpu and cuda, -j$JOBS)"
-( make -j"$JOBS" TARGET=cpu all >"$LOG/build-cpu.log" 2>&1; echo $? >"$LOG/build-cpu.rc" ) &
-CUDA_MAKE=(make -j"$JOBS" TARGET=cuda)
+MAKE_VARS=()   # what this machine lacks, from .carry/ (cuda/carry.sh)
+if [ ! -f /usr/share/unicode/UnicodeData.txt ] && [ -f .carry/unicode/UnicodeData.txt ]; then
+    MAKE_VARS+=("UNICODE_DIR=$PWD/.carry/unicode")
+fi
+if ! echo '#include <check.h>' | gcc -E -x c - >/dev/null 2>&1 && [ -f .carry/check/include/check.h ]; then
+    MAKE_VARS+=("CHECK_CFLAGS=-I$PWD/.carry/check/include"
+                "CHECK_LIBS=-L$PWD/.carry/check/lib -lcheck -lsubunit -lrt -lpthread -lm")
+fi
+[ ${#MAKE_VARS[@]} -gt 0 ] && echo "from .carry: ${MAKE_VARS[*]}"
+( make -j"$JOBS" TARGET=cpu "${MAKE_VARS[@]}" all >"$LOG/build-cpu.log" 2>&1; echo $? >"$LOG/build-cpu.rc" ) &
+CUDA_MAKE=(make -j"$JOBS" TARGET=cuda "${MAKE_VARS[@]}")
 [ -n "$ARCH" ] && CUDA_MAKE+=("CUDA_ARCH=$ARCH")
 "${CUDA_MAKE[@]}" all tests >"$LOG/build-cuda.log" 2>&1
 CUDA_RC=$?
