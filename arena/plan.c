@@ -16,18 +16,20 @@ int arena_plan_ok(const kvgpt_plan *p)
     return p->n_regions >= 0;
 }
 
-int arena_plan_add(kvgpt_plan *p, const char *name, kvgpt_region_kind kind, kvgpt_space space,
-                   const char *type, size_t bytes, const char *shape_fmt, ...)
+int arena_plan_add(kvgpt_plan *p, kvgpt_region_id id, const char *name, kvgpt_region_kind kind,
+                   kvgpt_space space, const char *type, size_t bytes, size_t layout, const char *shape_fmt, ...)
 {
     if (p->n_regions < 0) return -1;
     size_t start, end;
-    if (p->n_regions >= KVGPT_PLAN_MAX_REGIONS || !kv_align(p->total[space], ARENA_ALIGN, &start) ||
-        !kv_add(start, bytes, &end) || !kv_align(end, ARENA_ALIGN, &end)) {
+    if (p->n_regions >= KVGPT_PLAN_MAX_REGIONS || (unsigned)id >= KVGPT_REGION_ID_COUNT ||
+        arena_plan_find(p, id) >= 0 || !kv_align(p->total[space], ARENA_ALIGN, &start) ||
+        !kv_add(start, bytes, &end) || !kv_add(end, layout, &end) || !kv_align(end, ARENA_ALIGN, &end)) {
         p->n_regions = -1;
         return -1;
     }
     kvgpt_region *r = &p->regions[p->n_regions];
     memset(r, 0, sizeof *r);
+    r->id = id;
     snprintf(r->name, sizeof r->name, "%s", name);
     va_list ap;
     va_start(ap, shape_fmt);
@@ -37,16 +39,23 @@ int arena_plan_add(kvgpt_plan *p, const char *name, kvgpt_region_kind kind, kvgp
     r->kind = kind;
     r->space = space;
     r->bytes = bytes;
+    r->layout_bytes = layout;
     r->offset = start;
     p->total[space] = end;
     return p->n_regions++;
 }
 
-int arena_plan_find(const kvgpt_plan *p, const char *name)
+int arena_plan_find(const kvgpt_plan *p, kvgpt_region_id id)
 {
     for (int i = 0; i < p->n_regions; i++)
-        if (strcmp(p->regions[i].name, name) == 0) return i;
+        if (p->regions[i].id == id) return i;
     return -1;
+}
+
+const kvgpt_region *kvgpt_plan_region(const kvgpt_plan *p, kvgpt_region_id id)
+{
+    int i = p ? arena_plan_find(p, id) : -1;
+    return i < 0 ? NULL : &p->regions[i];
 }
 
 size_t kvgpt_plan_host_bytes(const kvgpt_plan *p)
@@ -72,28 +81,33 @@ void kvgpt_plan_print(const kvgpt_plan *p, void *file)
             c->n_layer, c->n_head, c->n_embd, c->block_size, c->vocab_size, p->batch, p->context);
     for (int sp = 0; sp < 2; sp++) {
         if (p->total[sp] == 0) continue;
-        fprintf(f, "%-7s %-28s %-22s %-6s %15s %12s\n", sp ? "device" : "host", "region", "shape",
-                "dtype", "bytes", "MiB");
+        fprintf(f, "%-7s %-28s %-22s %-6s %15s %10s %12s\n", sp ? "device" : "host", "region", "shape",
+                "dtype", "bytes", "+layout", "MiB");
         for (int i = 0; i < p->n_regions; i++) {
             const kvgpt_region *r = &p->regions[i];
             if ((int)r->space != sp) continue;
-            fprintf(f, "%-7s %-28s %-22s %-6s %15zu %12.2f\n", "", r->name, r->shape, r->type,
-                    r->bytes, (double)r->bytes / (1024.0 * 1024.0));
+            char lay[24] = "";
+            if (r->layout_bytes) snprintf(lay, sizeof lay, "%zu", r->layout_bytes);
+            fprintf(f, "%-7s %-28s %-22s %-6s %15zu %10s %12.2f\n", "", r->name, r->shape, r->type, r->bytes, lay,
+                    (double)(r->bytes + r->layout_bytes) / (1024.0 * 1024.0));
         }
         for (int k = 0; k < KVGPT_REGION_KIND_COUNT; k++) {
-            size_t sum = 0;
+            size_t sum = 0, lay = 0;
             int any = 0;
             for (int i = 0; i < p->n_regions; i++)
                 if ((int)p->regions[i].space == sp && (int)p->regions[i].kind == k) {
                     sum += p->regions[i].bytes;
+                    lay += p->regions[i].layout_bytes;
                     any = 1;
                 }
+            char l[24] = "";
+            if (lay) snprintf(l, sizeof l, "%zu", lay);
             if (any)
-                fprintf(f, "%-7s %-28s %-22s %-6s %15zu %12.2f\n", "", "subtotal", kind_names[k], "", sum,
-                        (double)sum / (1024.0 * 1024.0));
+                fprintf(f, "%-7s %-28s %-22s %-6s %15zu %10s %12.2f\n", "", "subtotal", kind_names[k], "", sum, l,
+                        (double)(sum + lay) / (1024.0 * 1024.0));
         }
-        fprintf(f, "%-7s %-28s %-22s %-6s %15zu %12.2f\n", "", "TOTAL (64-byte aligned)", "", "",
-                p->total[sp], (double)p->total[sp] / (1024.0 * 1024.0));
+        fprintf(f, "%-7s %-28s %-22s %-6s %15zu %10s %12.2f\n", "", "TOTAL (64-byte aligned)", "", "",
+                p->total[sp], "", (double)p->total[sp] / (1024.0 * 1024.0));
     }
     if (p->limit)
         fprintf(f, "arena limit: %zu bytes (%.2f MiB)%s\n", p->limit, (double)p->limit / 1048576.0,

@@ -1,14 +1,13 @@
-/* cache/kv.c — KV cache layout and per-sequence window bookkeeping. */
+/* cache/kv.c — KV cache layout and each slot's bookkeeping. */
 #include "cache/kv.h"
 #include "common/status.h"
+#include "common/half.h"
 
 #include <string.h>
 
-static size_t dtype_bytes(kvgpt_dtype dt) { return dt == KVGPT_DTYPE_F32 ? 4 : 2; }
-
 size_t kv_bytes(int n_layer, int batch, int n_head, int hs, int ctx, kvgpt_dtype dt)
 {
-    size_t b = dtype_bytes(dt);
+    size_t b = kv_dtype_size(dt);
     size_t dims[] = {(size_t)n_layer, (size_t)batch, (size_t)n_head, (size_t)hs, (size_t)ctx};
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
         if (!kv_mul(b, dims[i], &b)) return 0;
@@ -31,31 +30,28 @@ void kv_bind(kv_cache *c, void *k, void *v, kvgpt_dtype dt, int n_layer, int bat
 void *kv_layer_k(const kv_cache *c, int layer) { return (char *)c->k + (size_t)layer * c->layer_bytes; }
 void *kv_layer_v(const kv_cache *c, int layer) { return (char *)c->v + (size_t)layer * c->layer_bytes; }
 
-size_t kv_seq_ring_bytes(int ctx) { return (size_t)ctx * sizeof(int32_t); }
-
-void kv_seq_reset(kv_seq *s, int32_t *ring, int ctx)
+void kv_slot_init(kv_slot *s, int32_t *tokens, int ctx)
 {
-    memset(s, 0, sizeof *s);
-    s->ring = ring;
+    s->tokens = tokens;
     s->ctx = ctx;
+    s->n = s->n_kv = 0;
 }
 
-void kv_seq_push(kv_seq *s, int32_t tok)
+int kv_slot_room(const kv_slot *s) { return s->ctx - s->n; }
+
+void kv_slot_push(kv_slot *s, int32_t tok) { s->tokens[s->n++] = tok; }
+
+void kv_slot_truncate(kv_slot *s, int n)
 {
-    s->ring[s->n_total % s->ctx] = tok;
-    s->n_total++;
-    if (s->n_window < s->ctx) s->n_window++;
-    else if (s->n_cached > 0) s->n_cached = 0;  /* the window slid: positions changed */
+    s->n = n;
+    if (s->n_kv > n) s->n_kv = n;
 }
 
-int32_t kv_seq_at(const kv_seq *s, int i)
+void kv_slot_keep_newest(kv_slot *s, int keep)
 {
-    int64_t first = s->n_total - s->n_window;
-    return s->ring[(first + i) % s->ctx];
+    if (keep < s->n) memmove(s->tokens, s->tokens + (s->n - keep), (size_t)keep * sizeof(int32_t));
+    if (keep < s->n) s->n = keep;
+    s->n_kv = 0;
 }
 
-void kv_seq_keep(kv_seq *s, int keep)
-{
-    if (keep < s->n_window) s->n_window = keep;
-    s->n_cached = 0;
-}
+void kv_slot_invalidate(kv_slot *s) { s->n_kv = 0; }

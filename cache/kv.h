@@ -1,12 +1,12 @@
-/* cache/kv.h — the KV cache: every layer's keys and values for batch ×
- * context positions, planned in the arena at open, and the per-sequence
- * bookkeeping of what is cached and which tokens the window holds.
+/* cache/kv.h — the KV cache: every layer's keys and values for batch slots
+ * × context positions, planned in the arena at open, and each slot's
+ * bookkeeping: which tokens it holds and how many of them are cached.
  *
  * Layout of one layer's K (and V): [batch][n_head][ctx][hs] in kv_dtype, so
- * one head of one sequence is a contiguous [ctx][hs] block that decode
- * attention streams. A step writes its K/V straight into its slot; stored
- * K/V are never moved: when the window slides, kept tokens are recomputed
- * at their new positions (GPT-2's positions are absolute). */
+ * one head of one slot is a contiguous [ctx][hs] block that decode attention
+ * streams. A step writes its K/V straight into its slot; stored K/V are
+ * never moved to other positions: GPT-2's positions are absolute, so when
+ * the oldest tokens go, the kept ones are recomputed at their new positions. */
 #ifndef KVGPT_KV_H
 #define KVGPT_KV_H
 
@@ -27,25 +27,25 @@ void kv_bind(kv_cache *c, void *k, void *v, kvgpt_dtype dt, int n_layer, int bat
 void *kv_layer_k(const kv_cache *c, int layer);
 void *kv_layer_v(const kv_cache *c, int layer);
 
-/* One sequence's state: the newest tokens in a ring of ctx, and how many
- * of the window's positions have valid K/V in the cache. */
+/* One slot: tokens[0, n) at positions 0..n-1, of which positions
+ * [0, n_kv) have valid K/V in the cache. Tokens [n_kv, n) are pending: the
+ * next forward computes them (a prompt just appended, a window recomputed). */
 typedef struct {
-    int32_t *ring;           /* ctx slots, host */
+    int32_t *tokens;         /* ctx entries, host */
     int ctx;
-    int64_t n_total;         /* tokens ever appended (prompt + generated) */
-    int n_window;            /* tokens in the current window (<= ctx) */
-    int n_cached;            /* window positions 0..n_cached-1 hold valid K/V */
-    uint64_t rng;            /* sampler state */
-    int done;                /* stopped (end of text, callback, or max tokens) */
-} kv_seq;
+    int n, n_kv;
+} kv_slot;
 
-size_t kv_seq_ring_bytes(int ctx);
-void kv_seq_reset(kv_seq *s, int32_t *ring, int ctx);
-/* Appends a token to the window; when the window is full, the oldest drops. */
-void kv_seq_push(kv_seq *s, int32_t tok);
-/* Token at window position i (0 = oldest in the window). */
-int32_t kv_seq_at(const kv_seq *s, int i);
-/* Keeps only the newest `keep` tokens as the window; the cache becomes invalid. */
-void kv_seq_keep(kv_seq *s, int keep);
+void kv_slot_init(kv_slot *s, int32_t *tokens, int ctx);
+/* Room for more tokens. */
+int kv_slot_room(const kv_slot *s);
+/* Appends a token (pending); the caller checked the room. */
+void kv_slot_push(kv_slot *s, int32_t tok);
+/* Keeps the first n tokens (n <= s->n); their K/V stay valid. */
+void kv_slot_truncate(kv_slot *s, int n);
+/* Keeps the newest `keep` tokens at positions 0..keep-1: all pending. */
+void kv_slot_keep_newest(kv_slot *s, int keep);
+/* Every held token pending again (a recompute of the whole window). */
+void kv_slot_invalidate(kv_slot *s);
 
 #endif

@@ -22,6 +22,10 @@ static const char *const names[KVGPT_STATUS_COUNT] = {
     [KVGPT_ERR_UNSUPPORTED] = "KVGPT_ERR_UNSUPPORTED: not supported",
     [KVGPT_ERR_BACKEND] = "KVGPT_ERR_BACKEND: the compute backend failed",
     [KVGPT_ERR_CKPT] = "KVGPT_ERR_CKPT: bad nanoGPT checkpoint",
+    [KVGPT_ERR_BUSY] = "KVGPT_ERR_BUSY: the model is busy (a call from inside its callback)",
+    [KVGPT_ERR_ABORTED] = "KVGPT_ERR_ABORTED: the host aborted the call",
+    [KVGPT_ERR_NUMERIC] = "KVGPT_ERR_NUMERIC: the model produced NaN or infinite values",
+    [KVGPT_ERR_STATE] = "KVGPT_ERR_STATE: bad saved sequence state",
 };
 
 const char *kvgpt_strerror(kvgpt_status s)

@@ -68,7 +68,7 @@ kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *e
     if (s) return s;
 
     memset(c, 0, sizeof *c);
-    int n_positions = 0, block_size = 0, has_bias = -1, hf = 0, n_inner = 0;
+    int n_positions = 0, block_size = 0, has_bias = -1, hf = 0, n_inner = 0, tie = 1;
     int eos = -1, tok_dummy = 0;
     double eps = 1e-5;
     char act[32] = "";
@@ -95,6 +95,7 @@ kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *e
                 ok = json_string(&r, &v);
                 if (ok && !json_span_eq(v, "gpt2")) field = "model_type (only gpt2 is supported)";
             } else if (json_span_eq(key, "bias")) ok = json_bool(&r, &has_bias);
+            else if (json_span_eq(key, "tie_word_embeddings")) ok = json_bool(&r, &tie);
             else if (json_span_eq(key, "layer_norm_epsilon")) ok = json_double(&r, &eps);
             else if (json_span_eq(key, "eos_token_id")) {
                 if (json_peek(&r) == JSON_T_NULL) ok = json_null(&r);
@@ -125,6 +126,7 @@ kvgpt_status loader_read_config(const char *dir, kvgpt_config *c, kvgpt_error *e
         if (have[i] == 0) return kv_fail(err, KVGPT_ERR_CONFIG, "%s: missing or zero %s", path, need[i]);
 
     c->hf_layout = hf;
+    c->lm_head_untied = !tie;
     if (hf) {
         c->block_size = n_positions ? n_positions : block_size;
         c->bias = 1;

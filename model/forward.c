@@ -16,16 +16,20 @@ static kvgpt_status backend_fail(port *p, kvgpt_status st, const char *what, kvg
     return why ? why : kv_fail(err, st, "forward: %s failed", what);
 }
 
-kvgpt_status model_forward_rows(kvgpt_model *m, int n, int n_logits, kvgpt_error *err)
+/* The host's abort callback, polled between layers. */
+static int aborted(const kvgpt_model *m) { return m->abort_fn && m->abort_fn(m->abort_user); }
+
+kvgpt_status model_forward_rows(kvgpt_model *m, int n, int n_logits, int first_logit, kvgpt_error *err)
 {
     const kvgpt_config *c = &m->cfg;
     model_state *s = &m->s;
     model_weights *w = &m->w;
     port *p = m->port;
     int C = c->n_embd, H = c->n_head, hs = C / H, V = c->vocab_size;
-    if (n < 1 || n > s->max_rows || n_logits > s->logit_rows || n_logits > n)
-        return kv_fail(err, KVGPT_ERR_ARG, "forward of %d rows (%d with logits) exceeds the plan (%d, %d)", n,
-                       n_logits, s->max_rows, s->logit_rows);
+    if (n < 1 || n > s->max_rows || n_logits < 0 || first_logit < 0 || first_logit + n_logits > s->logit_rows ||
+        n_logits > n)
+        return kv_fail(err, KVGPT_ERR_ARG, "forward of %d rows (logits %d..%d) exceeds the plan (%d, %d)", n,
+                       first_logit, first_logit + n_logits, s->max_rows, s->logit_rows);
     for (int r = 0; r < n; r++)
         if (s->h_tok[r] < 0 || s->h_tok[r] >= V || s->h_pos[r] < 0 || s->h_pos[r] >= m->ctx || s->h_seq[r] < 0 ||
             s->h_seq[r] >= m->batch)
@@ -40,6 +44,11 @@ kvgpt_status model_forward_rows(kvgpt_model *m, int n, int n_logits, kvgpt_error
     port_step_begin(p);
     port_embed(p, s->x, &w->wte, w->wpe, s->tok, s->pos, n, C);
     for (int l = 0; l < c->n_layer; l++) {
+        if (aborted(m)) {
+            port_step_end(p, n, 0);
+            (void)port_sync(p, NULL);
+            return kv_fail(err, KVGPT_ERR_ABORTED, "aborted by the host at layer %d of a forward of %d rows", l, n);
+        }
         size_t lc = (size_t)l * C;
         /* x = x + attn(ln_1(x)) */
         port_layernorm(p, s->xn, s->x, w->ln1_w + lc, w->ln1_b ? w->ln1_b + lc : NULL, n, C, c->ln_eps);
@@ -66,34 +75,10 @@ kvgpt_status model_forward_rows(kvgpt_model *m, int n, int n_logits, kvgpt_error
         return backend_fail(p, st, "uploading the logit rows", err);
     port_gather_rows(p, s->att, s->x, s->tok, n_logits, C);
     port_layernorm(p, s->xn, s->att, w->lnf_w, w->lnf_b, n_logits, C, c->ln_eps);
-    port_matmul(p, s->logits, V, s->xn, C, &w->wte, NULL, n_logits);
-    if ((st = port_download(p, s->h_logits, s->logits, (size_t)n_logits * V * sizeof(float))))
+    float *dl = s->logits + (size_t)first_logit * V;
+    port_matmul(p, dl, V, s->xn, C, w->lm_head, NULL, n_logits);
+    if ((st = port_download(p, s->h_logits + (size_t)first_logit * V, dl, (size_t)n_logits * V * sizeof(float))))
         return backend_fail(p, st, "downloading the logits", err);
     port_step_end(p, n, n == n_logits);
     return port_sync(p, err);
-}
-
-kvgpt_status kvgpt_forward(kvgpt_model *m, const int32_t *ids, int n, float *logits, kvgpt_error *err)
-{
-    if (!m || !ids || !logits) return kv_fail(err, KVGPT_ERR_ARG, "kvgpt_forward: NULL argument");
-    if (n < 1 || n > m->ctx)
-        return kv_fail(err, KVGPT_ERR_PROMPT, "kvgpt_forward: %d tokens; the context holds 1..%d", n, m->ctx);
-    model_state *s = &m->s;
-    for (int i = 0; i < n; i++) {
-        if (ids[i] < 0 || ids[i] >= m->cfg.vocab_size)
-            return kv_fail(err, KVGPT_ERR_TOKEN, "token id %d at position %d is outside the vocabulary (0..%d)",
-                           ids[i], i, m->cfg.vocab_size - 1);
-        s->h_tok[i] = ids[i];
-        s->h_seq[i] = 0;
-        s->h_pos[i] = i;
-    }
-    int all = m->opt.logits_all;
-    int n_logits = all ? n : 1;
-    for (int i = 0; i < n_logits; i++) s->h_last[i] = all ? i : n - 1;
-    m->seqs[0].n_cached = 0;   /* sequence 0's cache now holds these ids, not its generation */
-    kvgpt_status st = model_forward_rows(m, n, n_logits, err);
-    if (st) return st;
-    size_t V = (size_t)m->cfg.vocab_size;
-    for (size_t i = 0; i < (size_t)n_logits * V; i++) logits[i] = s->h_logits[i];
-    return KVGPT_OK;
 }

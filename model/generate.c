@@ -1,16 +1,17 @@
-/* model/generate.c — the generate loop: prefill, decode from the cache,
- * and the window policies past the context (exact, shift, stop).
- *
- * Each step feeds, for every live sequence, the window positions whose K/V
- * are not cached yet: the whole prompt at first, then one token; the whole
- * window again when it slid (exact) or was cut to `keep` (shift), or always
- * when the cache is off (nanoGPT's recompute). Rows of several sequences go
- * through one forward, so one read of the weights serves the batch. */
+/* model/generate.c — kvgpt_generate: a loop over the step (model_run, as
+ * llama2.c's generate is over forward). Prompts go into their slots (one
+ * shared prompt is computed once and copied to the other slots), then each
+ * step samples every live sequence from its logits, hands the token to the
+ * host, applies the window policy when the slot is full, and decodes all
+ * live sequences' new tokens in one forward. The slots keep what was
+ * generated (the last tokens stay pending: the next call computes them). */
 #include "model/model.h"
+#include "model/deliver.h"
 #include "model/sampler.h"
 #include "common/status.h"
 
 #include <math.h>
+#include <string.h>
 #include <time.h>
 
 static double now_s(void)
@@ -20,10 +21,19 @@ static double now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-kvgpt_status kvgpt_gen_validate(const kvgpt_model *m, const int32_t *prompt, int n_prompt,
-                                const kvgpt_gen_options *g, kvgpt_error *err)
+static int prompt_len(const int32_t *prompt, int n_prompt, const kvgpt_gen_options *g, int b)
 {
-    if (!m || !g || (!prompt && n_prompt > 0)) return kv_fail(err, KVGPT_ERR_ARG, "kvgpt_generate: NULL argument");
+    (void)prompt;
+    return g->prompts ? g->n_prompts[b] : n_prompt;
+}
+
+static const int32_t *prompt_of(const int32_t *prompt, const kvgpt_gen_options *g, int b)
+{
+    return g->prompts ? g->prompts[b] : prompt;
+}
+
+static kvgpt_status check_sampling(const kvgpt_gen_options *g, kvgpt_error *err)
+{
     if (g->max_new_tokens < 0)
         return kv_fail(err, KVGPT_ERR_ARG, "max_new_tokens %d is negative", g->max_new_tokens);
     if (!(g->temperature >= 0.0f) || !isfinite(g->temperature))
@@ -31,123 +41,221 @@ kvgpt_status kvgpt_gen_validate(const kvgpt_model *m, const int32_t *prompt, int
     if (g->top_k < 0) return kv_fail(err, KVGPT_ERR_ARG, "top_k %d is negative (0 turns it off)", g->top_k);
     if (!(g->top_p > 0.0f && g->top_p <= 1.0f))
         return kv_fail(err, KVGPT_ERR_ARG, "top_p %g is outside (0, 1]", (double)g->top_p);
+    if (!(g->repetition_penalty > 0.0f) || !isfinite(g->repetition_penalty))
+        return kv_fail(err, KVGPT_ERR_ARG, "repetition_penalty %g must be a finite number > 0 (1 = off)",
+                       (double)g->repetition_penalty);
+    if (!isfinite(g->presence_penalty) || !isfinite(g->frequency_penalty))
+        return kv_fail(err, KVGPT_ERR_ARG, "presence_penalty %g / frequency_penalty %g must be finite",
+                       (double)g->presence_penalty, (double)g->frequency_penalty);
+    if (g->penalty_last_n < -1)
+        return kv_fail(err, KVGPT_ERR_ARG, "penalty_last_n %d (0 = off, -1 = the whole slot)", g->penalty_last_n);
+    if (g->n_stop < 0 || g->n_stop > KVGPT_MAX_STOP || (g->n_stop && !g->stop))
+        return kv_fail(err, KVGPT_ERR_ARG, "%d stop strings (0..%d)", g->n_stop, KVGPT_MAX_STOP);
+    for (int i = 0; i < g->n_stop; i++) {
+        size_t len = g->stop[i] ? strlen(g->stop[i]) : 0;
+        if (len < 1 || len > KVGPT_MAX_STOP_LEN)
+            return kv_fail(err, KVGPT_ERR_ARG, "stop string %d is %zu bytes long (1..%d)", i, len, KVGPT_MAX_STOP_LEN);
+    }
+    return KVGPT_OK;
+}
+
+kvgpt_status kvgpt_gen_validate(const kvgpt_model *m, const int32_t *prompt, int n_prompt,
+                                const kvgpt_gen_options *g, kvgpt_error *err)
+{
+    if (!m || !g) return kv_fail(err, KVGPT_ERR_ARG, "kvgpt_generate: NULL argument");
+    kvgpt_status s = check_sampling(g, err);
+    if (s) return s;
     if (g->n_seq < 1 || g->n_seq > m->batch)
         return kv_fail(err, KVGPT_ERR_ARG, "%d sequences asked for; the model was opened for 1..%d (batch)",
                        g->n_seq, m->batch);
     if ((unsigned)g->window > KVGPT_WINDOW_STOP) return kv_fail(err, KVGPT_ERR_ARG, "unknown window policy");
     if (g->keep < 0 || g->keep >= m->ctx)
         return kv_fail(err, KVGPT_ERR_ARG, "keep %d is outside 1..%d (0 = half the context)", g->keep, m->ctx - 1);
-    if (n_prompt < 1) return kv_fail(err, KVGPT_ERR_PROMPT, "the prompt is empty");
-    if (g->window == KVGPT_WINDOW_STOP && n_prompt > m->ctx)
-        return kv_fail(err, KVGPT_ERR_PROMPT, "the prompt has %d tokens; the context holds %d (window stop)",
-                       n_prompt, m->ctx);
-    for (int i = 0; i < n_prompt; i++)
-        if (prompt[i] < 0 || prompt[i] >= m->cfg.vocab_size)
-            return kv_fail(err, KVGPT_ERR_TOKEN, "prompt token %d (id %d) is outside the vocabulary (0..%d)", i,
-                           prompt[i], m->cfg.vocab_size - 1);
+    if (g->prompts && (prompt || n_prompt))
+        return kv_fail(err, KVGPT_ERR_ARG, "give either a prompt or options.prompts, not both");
+    if (g->prompts && !g->n_prompts) return kv_fail(err, KVGPT_ERR_ARG, "options.prompts without n_prompts");
+    if (!g->prompts && !prompt && n_prompt > 0) return kv_fail(err, KVGPT_ERR_ARG, "kvgpt_generate: the prompt is NULL");
+    for (int b = 0; b < g->n_seq; b++) {
+        const int32_t *p = prompt_of(prompt, g, b);
+        int n = prompt_len(prompt, n_prompt, g, b), held = g->append ? m->slots[b].n : 0;
+        if (n < 0 || (n > 0 && !p)) return kv_fail(err, KVGPT_ERR_ARG, "sequence %d: a prompt of %d tokens at %p", b, n,
+                                                    (const void *)p);
+        if (n + held == 0)
+            return kv_fail(err, KVGPT_ERR_PROMPT, "the prompt is empty%s", g->append ? " and so is the slot" : "");
+        if (g->window == KVGPT_WINDOW_STOP && n + held > m->ctx)
+            return kv_fail(err, KVGPT_ERR_PROMPT, "sequence %d: %d tokens%s; the context holds %d (window stop)", b,
+                           n + held, held ? " with what the slot holds" : "", m->ctx);
+        for (int i = 0; i < n; i++)
+            if (p[i] < 0 || p[i] >= m->cfg.vocab_size)
+                return kv_fail(err, KVGPT_ERR_TOKEN, "prompt token %d (id %d) is outside the vocabulary (0..%d)", i, p[i],
+                               m->cfg.vocab_size - 1);
+    }
     return KVGPT_OK;
 }
 
-/* After a token is chosen: report it, then decide whether the sequence goes on. */
-static void advance(kvgpt_model *m, const kvgpt_gen_options *g, kvgpt_gen_result *res, int b, int32_t tok,
-                    int *n_new)
+/* Puts sequence b's prompt after what its slot keeps, the newest context
+ * tokens of the two when they do not fit (nanoGPT crops to the last
+ * block_size); returns how many were dropped. */
+static int place_prompt(kvgpt_model *m, int b, const int32_t *p, int n, int append)
 {
-    kv_seq *s = &m->seqs[b];
-    n_new[b]++;
-    if (b < 64) res->n_new[b] = n_new[b];
-    if (g->on_token && g->on_token(g->user, b, tok)) s->done = 1;
-    if (g->stop_at_eot && tok == m->cfg.eot_token) {
-        s->done = 1;
-        res->stopped_eot++;
-    }
-    if (n_new[b] >= g->max_new_tokens) s->done = 1;
-    if (s->done) return;
-    if (s->n_window == m->ctx) {
-        if (g->window == KVGPT_WINDOW_STOP) {
-            s->done = 1;
-            res->context_full = 1;
-            return;
-        }
-        if (g->window == KVGPT_WINDOW_SHIFT) kv_seq_keep(s, (g->keep ? g->keep : m->ctx / 2) - 1);
-        res->recomputes++;
-    }
-    kv_seq_push(s, tok);   /* exact: the oldest token drops and the window is recomputed */
+    kv_slot *sl = &m->slots[b];
+    if (!append) kv_slot_truncate(sl, 0);
+    int take = n < m->ctx ? n : m->ctx, keep = m->ctx - take < sl->n ? m->ctx - take : sl->n;
+    int dropped = (sl->n - keep) + (n - take);
+    if (keep < sl->n) kv_slot_keep_newest(sl, keep);
+    for (int i = n - take; i < n; i++) kv_slot_push(sl, p[i]);
+    /* The first draw needs the logits of the slot's last token: computed again when it already is. */
+    if (sl->n_kv == sl->n) sl->n_kv--;
+    return dropped;
 }
 
-/* Runs the forward over the rows queued for sequences [first, last) and samples each. */
-static kvgpt_status flush(kvgpt_model *m, const kvgpt_gen_options *g, kvgpt_gen_result *res, const int *members,
-                          int n_members, int n_rows, int *n_new, kvgpt_error *err)
+/* The prompts in, and each sequence's first logits in h_logits row b. */
+static kvgpt_status prefill(kvgpt_model *m, const int32_t *prompt, int n_prompt, const kvgpt_gen_options *g,
+                            kvgpt_gen_result *res, kvgpt_error *err)
 {
-    if (n_members == 0) return KVGPT_OK;
-    const int before = port_thread_switches(m->port);
-    kvgpt_status st = model_forward_rows(m, n_rows, n_members, err);
-    if (st) return st;
-    res->thread_switches += port_thread_switches(m->port) - before;
+    const int n_seq = g->n_seq;
+    const int shared = !g->prompts && !g->append && n_seq > 1;
+    for (int b = 0; b < (shared ? 1 : n_seq); b++)
+        res->cropped[b] = place_prompt(m, b, prompt_of(prompt, g, b), prompt_len(prompt, n_prompt, g, b), g->append);
+    model_pending_logits want = {shared ? 1u : (n_seq == 64 ? ~0ull : (1ull << n_seq) - 1), 0};
+    kvgpt_status s = model_run(m, 0, NULL, NULL, NULL, want, NULL, err);
+    if (s || !shared) return s;
+    /* One prompt for all: computed once, its K/V and logits copied. */
     size_t V = (size_t)m->cfg.vocab_size;
-    for (int i = 0; i < n_members; i++) {
-        int b = members[i];
-        kv_seq *s = &m->seqs[b];
-        s->n_cached = s->n_window;
-        int32_t tok = kvgpt_sample_logits(m->s.h_logits + (size_t)i * V, (int)V, g, &s->rng, m->sample_scratch);
-        advance(m, g, res, b, tok, n_new);
+    for (int b = 1; b < n_seq; b++) {
+        if ((s = model_seq_copy(m, 0, b, err))) return s;
+        memcpy(m->s.h_logits + b * V, m->s.h_logits, V * sizeof(float));
+        res->cropped[b] = res->cropped[0];
     }
     return KVGPT_OK;
+}
+
+/* Draws sequence b's next token from its logits row. */
+static kvgpt_status draw(kvgpt_model *m, const kvgpt_gen_options *g, int b, float *logits, int step, int32_t *tok,
+                         kvgpt_error *err)
+{
+    const int V = m->cfg.vocab_size;
+    kv_slot *sl = &m->slots[b];
+    for (int i = 0; i < V; i++)
+        if (isnan(logits[i]) || isinf(logits[i]))
+            return kv_fail(err, KVGPT_ERR_NUMERIC,
+                           "step %d of sequence %d: the model's logits hold %s (token %d): the weights or activations "
+                           "overflowed",
+                           step, b, isnan(logits[i]) ? "NaN" : "an infinity", i);
+    if (sampler_has_penalties(g)) {
+        int n = g->penalty_last_n < 0 || g->penalty_last_n > sl->n ? sl->n : g->penalty_last_n;
+        sampler_penalize(logits, V, sl->tokens + (sl->n - n), n, g, m->sample_scratch);
+    }
+    if (g->on_logits) g->on_logits(g->user, b, logits, V);
+    *tok = kvgpt_sample_logits(logits, V, g, &m->gen[b].rng, m->sample_scratch);
+    if (*tok < 0)
+        return kv_fail(err, KVGPT_ERR_ARG, "step %d of sequence %d: on_logits left no token to draw (NaN, or all -inf)",
+                       step, b);
+    return KVGPT_OK;
+}
+
+/* The sequence ends: what it holds back goes out (not after a callback's stop). */
+static void end(kvgpt_model *m, const kvgpt_gen_options *g, kvgpt_gen_result *res, int b, kvgpt_stop_reason why)
+{
+    gen_slot *gs = &m->gen[b];
+    if (why != KVGPT_STOP_CALLBACK && gen_finish(g, b, gs)) why = KVGPT_STOP_CALLBACK;
+    gs->live = 0;
+    gs->why = why;
+    if (b < 64) res->stop[b] = why;
+    res->stopped_eot += why == KVGPT_STOP_EOT;
+    res->context_full |= why == KVGPT_STOP_CONTEXT_FULL;
+}
+
+/* After sequence b drew tok: the host gets it, then the stop conditions and
+ * the window policy decide whether b goes on. Returns 1 when it does (the
+ * step then appends tok); a sequence that ends keeps tok in its slot, pending
+ * (the next call computes it), when there is room. */
+static int advance(kvgpt_model *m, const kvgpt_gen_options *g, kvgpt_gen_result *res, int b, int32_t tok)
+{
+    gen_slot *gs = &m->gen[b];
+    kv_slot *sl = &m->slots[b];
+    gs->n_new++;
+    if (b < 64) res->n_new[b] = gs->n_new;
+    kvgpt_stop_reason why = gen_deliver(m, g, b, gs, tok);
+    if (!why && g->stop_at_eot && tok == m->cfg.eot_token) why = KVGPT_STOP_EOT;
+    if (!why && gs->n_new >= g->max_new_tokens) why = KVGPT_STOP_MAX_TOKENS;
+    if (!why && !kv_slot_room(sl)) {
+        if (g->window == KVGPT_WINDOW_STOP) {
+            why = KVGPT_STOP_CONTEXT_FULL;
+        } else {
+            /* exact: nanoGPT's crop, the last context - 1 tokens recomputed with
+             * the new one; shift: the newest keep - 1, once, then from the cache. */
+            int keep = g->window == KVGPT_WINDOW_EXACT ? m->ctx : g->keep ? g->keep : m->ctx / 2;
+            kv_slot_keep_newest(sl, (keep < 1 ? 1 : keep) - 1);
+            res->recomputes++;
+        }
+    }
+    if (!why) return 1;
+    if (kv_slot_room(sl)) kv_slot_push(sl, tok);
+    end(m, g, res, b, why);
+    return 0;
+}
+
+static kvgpt_status generate(kvgpt_model *m, const int32_t *prompt, int n_prompt, const kvgpt_gen_options *g,
+                             kvgpt_gen_result *res, kvgpt_error *err)
+{
+    const size_t V = (size_t)m->cfg.vocab_size;
+    double t0 = now_s();
+    for (int b = 0; b < g->n_seq; b++) {
+        gen_slot_start(&m->gen[b], kvgpt_sampler_state(g->seed, b));
+        if (g->max_new_tokens == 0) end(m, g, res, b, KVGPT_STOP_MAX_TOKENS);
+    }
+    if (g->max_new_tokens == 0) return KVGPT_OK;
+    kvgpt_status s = prefill(m, prompt, n_prompt, g, res, err);
+    res->prefill_s = now_s() - t0;
+    int32_t tok[64], seq[64];
+    int n_live = g->n_seq;
+    for (int b = 0; b < g->n_seq; b++) seq[b] = b;   /* logits row i belongs to seq[i] */
+    for (int step = 0; !s && n_live; step++) {
+        int n = 0;
+        for (int i = 0; i < n_live && !s; i++) {
+            int b = seq[i];
+            int32_t t = 0;
+            if ((s = draw(m, g, b, m->s.h_logits + (size_t)i * V, step, &t, err))) break;
+            if (advance(m, g, res, b, t)) tok[n++] = t, seq[n - 1] = b;
+        }
+        if (s || !(n_live = n)) break;
+        if (g->should_abort && g->should_abort(g->user)) {
+            s = kv_fail(err, KVGPT_ERR_ABORTED, "aborted by the host after %d steps", step + 1);
+            break;
+        }
+        if (!g->use_cache)
+            for (int i = 0; i < n; i++) kv_slot_invalidate(&m->slots[seq[i]]);   /* nanoGPT: the whole window again */
+        model_pending_logits none = {0, 0};
+        s = model_run(m, n, tok, seq, NULL, none, NULL, err);
+    }
+    res->decode_s = now_s() - t0 - res->prefill_s;
+    if (s)
+        for (int b = 0; b < g->n_seq; b++)
+            if (m->gen[b].live) end(m, g, res, b, s == KVGPT_ERR_ABORTED ? KVGPT_STOP_ABORTED : KVGPT_STOP_NONE);
+    return s;
 }
 
 kvgpt_status kvgpt_generate(kvgpt_model *m, const int32_t *prompt, int n_prompt, const kvgpt_gen_options *g,
                             kvgpt_gen_result *res, kvgpt_error *err)
 {
     if (!res) return kv_fail(err, KVGPT_ERR_ARG, "kvgpt_generate: NULL argument");
-    kvgpt_gen_result zero = {{0}, 0, 0, 0, 0.0, 0.0, 0};
-    *res = zero;
-    kvgpt_status st = kvgpt_gen_validate(m, prompt, n_prompt, g, err);
-    if (st) return st;
-    int first = n_prompt > m->ctx ? n_prompt - m->ctx : 0;   /* nanoGPT crops to the last block_size */
-    for (int b = 0; b < g->n_seq; b++) {
-        kv_seq *s = &m->seqs[b];
-        kv_seq_reset(s, s->ring, m->ctx);
-        for (int i = first; i < n_prompt; i++) kv_seq_push(s, prompt[i]);
-        s->rng = sampler_seed(g->seed + (uint64_t)b);
-        s->done = g->max_new_tokens == 0;
-    }
-    /* Per-sequence counters on the stack: batches are at most 64 (the plan says so). */
-    int n_new_buf[64];
-    int *n_new = g->n_seq <= 64 ? n_new_buf : NULL;
-    if (!n_new) return kv_fail(err, KVGPT_ERR_ARG, "at most 64 sequences at once");
-    for (int b = 0; b < g->n_seq; b++) n_new[b] = 0;
-    int members[64];
-
-    model_state *ms = &m->s;
-    double t0 = now_s(), t_first = -1.0;
-    for (;;) {
-        int n_rows = 0, n_members = 0, live = 0;
-        for (int b = 0; b < g->n_seq; b++) {
-            kv_seq *s = &m->seqs[b];
-            if (s->done) continue;
-            live++;
-            if (!g->use_cache) s->n_cached = 0;
-            int need = s->n_window - s->n_cached;
-            if (n_rows + need > ms->max_rows) {
-                if ((st = flush(m, g, res, members, n_members, n_rows, n_new, err))) return st;
-                n_rows = n_members = 0;
-            }
-            for (int i = s->n_cached; i < s->n_window; i++) {
-                ms->h_tok[n_rows] = kv_seq_at(s, i);
-                ms->h_seq[n_rows] = b;
-                ms->h_pos[n_rows] = i;
-                n_rows++;
-            }
-            ms->h_last[n_members] = n_rows - 1;
-            members[n_members++] = b;
-        }
-        if (!live) break;
-        if ((st = flush(m, g, res, members, n_members, n_rows, n_new, err))) return st;
-        if (t_first < 0) t_first = now_s();
-    }
-    double t1 = now_s();
-    res->prefill_s = t_first < 0 ? 0.0 : t_first - t0;
-    res->decode_s = t_first < 0 ? 0.0 : t1 - t_first;
-    if (res->context_full)
+    memset(res, 0, sizeof *res);
+    kvgpt_status s = model_enter(m, "kvgpt_generate", err);
+    if (!s) s = kvgpt_gen_validate(m, prompt, n_prompt, g, err);
+    if (s) return s;
+    const int switches = port_thread_switches(m->port);
+    kvgpt_abort_fn host_fn = m->abort_fn;
+    void *host_user = m->abort_user;
+    m->abort_fn = g->should_abort;
+    m->abort_user = g->user;
+    m->busy = 1;
+    s = generate(m, prompt, n_prompt, g, res, err);
+    m->busy = 0;
+    m->abort_fn = host_fn;
+    m->abort_user = host_user;
+    res->thread_switches = port_thread_switches(m->port) - switches;
+    if (!s && res->context_full)
         return kv_fail(err, KVGPT_ERR_CONTEXT_FULL, "the context (%d tokens) is full (window stop)", m->ctx);
-    return KVGPT_OK;
+    return s;
 }

@@ -9,15 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static void *region(kvgpt_model *m, const char *name, void *device_base)
-{
-    int i = arena_plan_find(&m->plan, name);
-    if (i < 0) return NULL;
-    const kvgpt_region *r = &m->plan.regions[i];
-    if (r->space == KVGPT_SPACE_DEVICE) return (char *)device_base + r->offset;
-    return arena_region(&m->host, &m->plan, i);
-}
-
 /* Load-time staging: the safetensors header first, then row buffers. */
 typedef struct {
     st_file st;
@@ -27,14 +18,27 @@ typedef struct {
     const char *dir;
 } loading;
 
+/* Finds a tensor; a missing one is named with the config setting that asks for it. */
 static kvgpt_status tensor(loading *ld, const char *suffix, int layers, const st_tensor **out, kvgpt_error *err)
 {
     *out = st_find(&ld->st, suffix);
     if (*out) return KVGPT_OK;
+    size_t n = strlen(suffix);
+    if (n > 5 && strcmp(suffix + n - 5, ".bias") == 0)
+        return kv_fail(err, KVGPT_ERR_MISSING_TENSOR, "%s: no tensor \"%s\" (config.json says bias true)",
+                       ld->st.file.path, suffix);
     if (layers)
         return kv_fail(err, KVGPT_ERR_MISSING_TENSOR, "%s: no tensor \"%s\" (config.json says n_layer %d)",
                        ld->st.file.path, suffix, layers);
     return kv_fail(err, KVGPT_ERR_MISSING_TENSOR, "%s: no tensor \"%s\"", ld->st.file.path, suffix);
+}
+
+/* FNV-1a over bytes: the weights' fingerprint saved states carry. */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
 }
 
 static kvgpt_status expect_shape(loading *ld, const st_tensor *t, const char *name, int ndim, int64_t d0,
@@ -105,13 +109,53 @@ static kvgpt_status load_matrix(kvgpt_model *m, loading *ld, const char *name, p
     return s ? s : port_wmat_finish(m->port, w);
 }
 
+/* A 1-D tensor (LayerNorm, bias); each also goes into the fingerprint. */
 static kvgpt_status load_vector(kvgpt_model *m, loading *ld, const char *name, float *dst, int n, kvgpt_error *err)
 {
     const st_tensor *t;
     kvgpt_status s = tensor(ld, name, m->cfg.n_layer, &t, err);
     if (!s) s = expect_shape(ld, t, name, 1, n, 0, err);
     if (!s) s = stream_rows(m, ld, t, 1, (size_t)n, put_plain, dst, err);
+    if (!s) m->fingerprint = fnv1a(m->fingerprint, ld->rows, (size_t)n * sizeof(float));
     return s;
+}
+
+/* The file's lm_head.weight, wherever its name puts it; NULL when absent. */
+static const st_tensor *find_lm_head(const loading *ld)
+{
+    const st_tensor *head = st_find(&ld->st, "lm_head.weight");
+    static const char *const bare = "lm_head.weight";   /* nanoGPT keeps it outside "transformer." */
+    for (size_t i = 0; !head && i < ld->st.n_tensors; i++) {
+        const st_tensor *t = &ld->st.tensors[i];
+        if (t->name_len >= strlen(bare) && memcmp(t->name + t->name_len - strlen(bare), bare, strlen(bare)) == 0)
+            head = t;
+    }
+    return head;
+}
+
+/* A tied model whose file also carries lm_head.weight: it must be wte's
+ * copy (nanoGPT saves both names); another matrix would be ignored. */
+static kvgpt_status check_tied_head(kvgpt_model *m, loading *ld, const st_tensor *wte, const st_tensor *head,
+                                    kvgpt_error *err)
+{
+    int V = m->cfg.vocab_size, C = m->cfg.n_embd;
+    kvgpt_status s = expect_shape(ld, head, "lm_head.weight (tied to wte)", 2, V, C, err);
+    if (s || (head->begin == wte->begin && head->end == wte->end && head->dtype == wte->dtype)) return s;
+    size_t half = ld->row_bytes / 2, chunk = half / ((size_t)C * sizeof(float));
+    if (chunk == 0) return kv_fail(err, KVGPT_ERR_NOMEM, "load staging smaller than two rows");
+    float *a = ld->rows, *b = (float *)(void *)((char *)ld->rows + half);
+    for (size_t r = 0; r < (size_t)V; r += chunk) {
+        size_t n = (size_t)V - r < chunk ? (size_t)V - r : chunk;
+        if ((s = st_read_rows(&ld->st, wte, r, n, (size_t)C, a, ld->raw, err)) ||
+            (s = st_read_rows(&ld->st, head, r, n, (size_t)C, b, ld->raw, err)))
+            return s;
+        if (memcmp(a, b, n * (size_t)C * sizeof(float)) != 0)
+            return kv_fail(err, KVGPT_ERR_SHAPE,
+                           "%s: lm_head.weight differs from wte.weight (row %zu and after) but config.json does not "
+                           "say \"tie_word_embeddings\": false",
+                           ld->st.file.path, r);
+    }
+    return KVGPT_OK;
 }
 
 static kvgpt_status load_weights(kvgpt_model *m, loading *ld, kvgpt_error *err)
@@ -121,9 +165,11 @@ static kvgpt_status load_weights(kvgpt_model *m, loading *ld, kvgpt_error *err)
     int C = c->n_embd, V = c->vocab_size;
     const st_tensor *t;
     kvgpt_status s;
+    m->fingerprint = fnv1a(0xcbf29ce484222325ull, c, sizeof *c);
     /* Embeddings are [V, C] and [block_size, C] in both layouts. */
-    if ((s = tensor(ld, "wte.weight", 0, &t, err)) || (s = expect_shape(ld, t, "wte.weight", 2, V, C, err)) ||
-        (s = stream_rows(m, ld, t, (size_t)V, (size_t)C, put_out, &w->wte, err)) ||
+    const st_tensor *wte;
+    if ((s = tensor(ld, "wte.weight", 0, &wte, err)) || (s = expect_shape(ld, wte, "wte.weight", 2, V, C, err)) ||
+        (s = stream_rows(m, ld, wte, (size_t)V, (size_t)C, put_out, &w->wte, err)) ||
         (s = port_wmat_finish(m->port, &w->wte)))
         return s;
     if ((s = tensor(ld, "wpe.weight", 0, &t, err)) ||
@@ -165,86 +211,104 @@ static kvgpt_status load_weights(kvgpt_model *m, loading *ld, kvgpt_error *err)
     if (w->lnf_b && (s = load_vector(m, ld, "ln_f.bias", w->lnf_b, C, err))) return s;
     if (!c->bias && st_find(&ld->st, "ln_f.bias"))
         return kv_fail(err, KVGPT_ERR_SHAPE, "%s: has biases but config.json says bias false", ld->st.file.path);
-    const st_tensor *head = st_find(&ld->st, "lm_head.weight");
-    if (!head) {
-        static const char *const bare = "lm_head.weight";   /* nanoGPT keeps it outside "transformer." */
-        for (size_t i = 0; i < ld->st.n_tensors; i++)
-            if (ld->st.tensors[i].name_len >= strlen(bare) &&
-                memcmp(ld->st.tensors[i].name + ld->st.tensors[i].name_len - strlen(bare), bare, strlen(bare)) == 0)
-                head = &ld->st.tensors[i];
-    }
-    if (head && (s = expect_shape(ld, head, "lm_head.weight (tied to wte)", 2, V, C, err))) return s;
-    return KVGPT_OK;
+    const st_tensor *head = find_lm_head(ld);
+    if (!c->lm_head_untied) return head ? check_tied_head(m, ld, wte, head, err) : KVGPT_OK;
+    if (!head)
+        return kv_fail(err, KVGPT_ERR_MISSING_TENSOR,
+                       "%s: no tensor \"lm_head.weight\" (config.json says \"tie_word_embeddings\": false)",
+                       ld->st.file.path);
+    /* [vocab, n_embd] in both layouts, as nn.Linear stores it. */
+    if ((s = expect_shape(ld, head, "lm_head.weight", 2, V, C, err)) ||
+        (s = stream_rows(m, ld, head, (size_t)V, (size_t)C, put_out, w->lm_head, err)))
+        return s;
+    return port_wmat_finish(m->port, w->lm_head);
 }
 
-/* Binds every region of the plan to the model's pointers. */
+/* Binds every region of the plan to the model's pointers; a region the
+ * config needs that the plan lacks is an error, not a NULL taken for "no bias". */
 static kvgpt_status bind(kvgpt_model *m, kvgpt_error *err)
 {
     const kvgpt_config *c = &m->cfg;
-    void *dev = m->device_base;
     int L = c->n_layer, C = c->n_embd, V = c->vocab_size;
     kvgpt_dtype wd = m->opt.weight_dtype;
     model_weights *w = &m->w;
-    char *state = (char *)m + ((sizeof *m + 63) & ~(size_t)63);
-    void *port_mem = state;
-    state += (port_struct_bytes() + 63) & ~(size_t)63;
-    m->seqs = (kv_seq *)state;
-    state += ((size_t)m->batch * sizeof(kv_seq) + 63) & ~(size_t)63;
-    w->attn = (port_wmat *)state;
+    model_state *s = &m->s;
+    static const kvgpt_region_id need[] = {
+        KVGPT_R_MODEL, KVGPT_R_PORT, KVGPT_R_WMATS, KVGPT_R_SLOTS, KVGPT_R_SLOT_TOKENS, KVGPT_R_GEN,
+        KVGPT_R_ROWS_HOST, KVGPT_R_SAMPLER, KVGPT_R_LOAD_SCRATCH, KVGPT_R_WTE, KVGPT_R_WPE, KVGPT_R_LN1_W,
+        KVGPT_R_LN2_W, KVGPT_R_ATTN_W, KVGPT_R_PROJ_W, KVGPT_R_FC_W, KVGPT_R_MLP_PROJ_W, KVGPT_R_LNF_W,
+        KVGPT_R_KV_K, KVGPT_R_KV_V, KVGPT_R_ACT_X, KVGPT_R_ACT_XN, KVGPT_R_ACT_QKV, KVGPT_R_ACT_ATT,
+        KVGPT_R_ACT_FC, KVGPT_R_ACT_ROWS, KVGPT_R_LOGITS, KVGPT_R_PORT_WORK};
+    static const kvgpt_region_id biases[] = {KVGPT_R_LN1_B, KVGPT_R_LN2_B, KVGPT_R_ATTN_B, KVGPT_R_PROJ_B,
+                                             KVGPT_R_FC_B, KVGPT_R_MLP_PROJ_B, KVGPT_R_LNF_B};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        if (!model_region(m, need[i])) return kv_fail(err, KVGPT_ERR_ARG, "the plan has no region %d", (int)need[i]);
+    for (size_t i = 0; c->bias && i < sizeof biases / sizeof biases[0]; i++)
+        if (!model_region(m, biases[i])) return kv_fail(err, KVGPT_ERR_ARG, "the plan has no bias region %d", (int)biases[i]);
+    if ((c->lm_head_untied && !model_region(m, KVGPT_R_LM_HEAD)) ||
+        (!port_device_is_host() && !model_region(m, KVGPT_R_LOGITS_HOST)))
+        return kv_fail(err, KVGPT_ERR_ARG, "the plan lacks the lm_head or host logits region");
+
+    m->slots = model_region(m, KVGPT_R_SLOTS);
+    m->gen = model_region(m, KVGPT_R_GEN);
+    w->attn = model_region(m, KVGPT_R_WMATS);
     w->proj = w->attn + L;
     w->fc = w->proj + L;
     w->mlp_proj = w->fc + L;
 
-    port_wmat_bind(&w->wte, region(m, "wte (tied lm_head)", dev), C, V, wd);
-    w->wpe = region(m, "wpe", dev);
-    w->ln1_w = region(m, "h.*.ln_1.weight", dev);
-    w->ln1_b = region(m, "h.*.ln_1.bias", dev);
-    w->ln2_w = region(m, "h.*.ln_2.weight", dev);
-    w->ln2_b = region(m, "h.*.ln_2.bias", dev);
-    w->lnf_w = region(m, "ln_f.weight", dev);
-    w->lnf_b = region(m, "ln_f.bias", dev);
-    w->attn_b = region(m, "h.*.attn.c_attn.bias", dev);
-    w->proj_b = region(m, "h.*.attn.c_proj.bias", dev);
-    w->fc_b = region(m, "h.*.mlp.c_fc.bias", dev);
-    w->mlp_proj_b = region(m, "h.*.mlp.c_proj.bias", dev);
-    char *attn = region(m, "h.*.attn.c_attn.weight", dev), *proj = region(m, "h.*.attn.c_proj.weight", dev);
-    char *fc = region(m, "h.*.mlp.c_fc.weight", dev), *mp = region(m, "h.*.mlp.c_proj.weight", dev);
+    port_wmat_bind(&w->wte, model_region(m, KVGPT_R_WTE), C, V, wd);
+    w->lm_head = &w->wte;
+    if (c->lm_head_untied) {
+        w->lm_head = &m->lm_head;
+        port_wmat_bind(w->lm_head, model_region(m, KVGPT_R_LM_HEAD), C, V, wd);
+    }
+    w->wpe = model_region(m, KVGPT_R_WPE);
+    w->ln1_w = model_region(m, KVGPT_R_LN1_W);
+    w->ln1_b = model_region(m, KVGPT_R_LN1_B);
+    w->ln2_w = model_region(m, KVGPT_R_LN2_W);
+    w->ln2_b = model_region(m, KVGPT_R_LN2_B);
+    w->lnf_w = model_region(m, KVGPT_R_LNF_W);
+    w->lnf_b = model_region(m, KVGPT_R_LNF_B);
+    w->attn_b = model_region(m, KVGPT_R_ATTN_B);
+    w->proj_b = model_region(m, KVGPT_R_PROJ_B);
+    w->fc_b = model_region(m, KVGPT_R_FC_B);
+    w->mlp_proj_b = model_region(m, KVGPT_R_MLP_PROJ_B);
+    char *attn = model_region(m, KVGPT_R_ATTN_W), *proj = model_region(m, KVGPT_R_PROJ_W);
+    char *fc = model_region(m, KVGPT_R_FC_W), *mp = model_region(m, KVGPT_R_MLP_PROJ_W);
     for (int l = 0; l < L; l++) {
         port_wmat_bind(&w->attn[l], attn + (size_t)l * port_wmat_bytes(C, 3 * C, wd), C, 3 * C, wd);
         port_wmat_bind(&w->proj[l], proj + (size_t)l * port_wmat_bytes(C, C, wd), C, C, wd);
         port_wmat_bind(&w->fc[l], fc + (size_t)l * port_wmat_bytes(C, 4 * C, wd), C, 4 * C, wd);
         port_wmat_bind(&w->mlp_proj[l], mp + (size_t)l * port_wmat_bytes(4 * C, C, wd), 4 * C, C, wd);
     }
-    kv_bind(&m->kv, region(m, "kv.k", dev), region(m, "kv.v", dev), m->opt.kv_dtype, L, m->batch, c->n_head,
-            C / c->n_head, m->ctx);
+    kv_bind(&m->kv, model_region(m, KVGPT_R_KV_K), model_region(m, KVGPT_R_KV_V), m->opt.kv_dtype, L, m->batch,
+            c->n_head, C / c->n_head, m->ctx);
 
-    model_state *s = &m->s;
     s->max_rows = MODEL_MAX_ROWS(m->ctx, m->batch);
-    s->logit_rows = m->opt.logits_all ? s->max_rows : m->batch;
-    s->x = region(m, "act.x", dev);
-    s->xn = region(m, "act.xn", dev);
-    s->qkv = region(m, "act.qkv", dev);
-    s->att = region(m, "act.att", dev);
-    s->fc = region(m, "act.fc", dev);
-    int32_t *rows = region(m, "act.rows", dev);
+    s->logit_rows = (int)(kvgpt_plan_region(&m->plan, KVGPT_R_LOGITS)->bytes / ((size_t)V * sizeof(float)));
+    s->x = model_region(m, KVGPT_R_ACT_X);
+    s->xn = model_region(m, KVGPT_R_ACT_XN);
+    s->qkv = model_region(m, KVGPT_R_ACT_QKV);
+    s->att = model_region(m, KVGPT_R_ACT_ATT);
+    s->fc = model_region(m, KVGPT_R_ACT_FC);
+    int32_t *rows = model_region(m, KVGPT_R_ACT_ROWS);
     s->tok = rows;
     s->seq = rows + s->max_rows;
     s->pos = rows + 2 * s->max_rows;
-    int32_t *h = region(m, "rows.host", NULL);
+    int32_t *h = model_region(m, KVGPT_R_ROWS_HOST);
     s->h_tok = h;
     s->h_seq = h + s->max_rows;
     s->h_pos = h + 2 * s->max_rows;
     s->h_last = h + 3 * s->max_rows;
-    s->logits = region(m, "logits", dev);
-    s->h_logits = port_device_is_host() ? s->logits : region(m, "logits.host", NULL);
-    int wi = arena_plan_find(&m->plan, "port.workspace");
-    s->work = region(m, "port.workspace", dev);
-    s->work_bytes = m->plan.regions[wi].bytes;
-    m->sample_scratch = region(m, "sampler.scratch", NULL);
-    int32_t *ring = region(m, "seq.tokens", NULL);
-    for (int b = 0; b < m->batch; b++) kv_seq_reset(&m->seqs[b], ring + (size_t)b * m->ctx, m->ctx);
-    size_t dev_bytes = m->plan.total[KVGPT_SPACE_DEVICE];
-    return port_init(&m->port, port_mem, dev, dev_bytes, s->work, s->work_bytes, &m->opt, err);
+    s->logits = model_region(m, KVGPT_R_LOGITS);
+    s->h_logits = port_device_is_host() ? s->logits : model_region(m, KVGPT_R_LOGITS_HOST);
+    s->work = model_region(m, KVGPT_R_PORT_WORK);
+    s->work_bytes = kvgpt_plan_region(&m->plan, KVGPT_R_PORT_WORK)->bytes;
+    m->sample_scratch = model_region(m, KVGPT_R_SAMPLER);
+    int32_t *tokens = model_region(m, KVGPT_R_SLOT_TOKENS);
+    for (int b = 0; b < m->batch; b++) kv_slot_init(&m->slots[b], tokens + (size_t)b * m->ctx, m->ctx);
+    return port_init(&m->port, model_region(m, KVGPT_R_PORT), m->device_base, m->plan.total[KVGPT_SPACE_DEVICE],
+                     s->work, s->work_bytes, &m->opt, err);
 }
 
 static kvgpt_status load_tokenizer(kvgpt_model *m, void *scratch, size_t scratch_bytes, kvgpt_error *err)
@@ -253,10 +317,10 @@ static kvgpt_status load_tokenizer(kvgpt_model *m, void *scratch, size_t scratch
     model_tok_plan tp;
     kvgpt_status s = model_tokenizer_paths(m->opt.model_dir, a, b, sizeof a, &tp, m->cfg.vocab_size, err);
     if (s || tp.kind == 0) return s;
-    int i = arena_plan_find(&m->plan, tp.kind == 2 ? "tokenizer.bpe" : "tokenizer.chars");
-    if (i < 0 || m->plan.regions[i].bytes < tp.table_bytes || scratch_bytes < tp.file_bytes)
+    const kvgpt_region *r = kvgpt_plan_region(&m->plan, KVGPT_R_TOKENIZER);
+    if (!r || r->bytes < tp.table_bytes || scratch_bytes < tp.file_bytes)
         return kv_fail(err, KVGPT_ERR_VOCAB, "%s: tokenizer files changed since the plan was made", a);
-    char *mem = arena_region(&m->host, &m->plan, i);
+    char *mem = model_region(m, KVGPT_R_TOKENIZER);
     if (tp.kind == 2) {
         if ((s = bpe_load(mem, tp.table_bytes, scratch, scratch_bytes, a, b, m->cfg.vocab_size, &m->bpe, err)))
             return s;
@@ -280,7 +344,7 @@ static void prefault(kvgpt_model *m)
         if (r->space != KVGPT_SPACE_HOST || r->kind == KVGPT_REGION_STATE || r->kind == KVGPT_REGION_WEIGHTS ||
             r->kind == KVGPT_REGION_TOKENIZER)
             continue;
-        memset(arena_region(&m->host, &m->plan, i), 0, r->bytes);
+        memset(arena_region(&m->host, &m->plan, i), 0, r->bytes + r->layout_bytes);
     }
 }
 
@@ -298,8 +362,7 @@ kvgpt_status kvgpt_open(const kvgpt_options *o, void *mem, size_t mem_bytes, kvg
         arena_close(&host);
         return s;
     }
-    int si = arena_plan_find(&plan, "model.state");
-    kvgpt_model *m = arena_region(&host, &plan, si);
+    kvgpt_model *m = arena_region(&host, &plan, arena_plan_find(&plan, KVGPT_R_MODEL));
     memset(m, 0, sizeof *m);
     m->plan = plan;
     m->host = host;
@@ -314,7 +377,7 @@ kvgpt_status kvgpt_open(const kvgpt_options *o, void *mem, size_t mem_bytes, kvg
     ld.st.file.fd = -1;
     char path[LOADER_PATH_MAX];
     size_t st_scratch = 0;
-    int li = arena_plan_find(&plan, "load.scratch");
+    int li = arena_plan_find(&plan, KVGPT_R_LOAD_SCRATCH);
     char *scratch = arena_region(&host, &plan, li);
     size_t scratch_bytes = plan.regions[li].bytes;
     int is_ckpt = 0;

@@ -76,11 +76,49 @@ static float kth_largest(float *h, const float *x, int n, int k, float s)
     return h[0];
 }
 
+uint64_t kvgpt_sampler_state(uint64_t seed, int seq) { return sampler_seed(seed + (uint64_t)seq); }
+
+int sampler_has_penalties(const kvgpt_gen_options *g)
+{
+    return g->penalty_last_n != 0 &&
+           (g->repetition_penalty != 1.0f || g->presence_penalty != 0.0f || g->frequency_penalty != 0.0f);
+}
+
+static int by_id(const void *x, const void *y)
+{
+    int32_t a = *(const int32_t *)x, b = *(const int32_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* As HF's RepetitionPenaltyLogitsProcessor (once per distinct token) and
+ * llama.cpp's / OpenAI's presence and frequency penalties, in one pass
+ * over the distinct tokens: sorted, each run is one token and its count. */
+void sampler_penalize(float *logits, int vocab, const int32_t *tokens, int n, const kvgpt_gen_options *g,
+                      void *scratch)
+{
+    int32_t *t = scratch;
+    memcpy(t, tokens, (size_t)n * sizeof *t);
+    kv_heapsort(t, (size_t)n, sizeof *t, by_id);
+    for (int i = 0; i < n;) {
+        int j = i;
+        while (j < n && t[j] == t[i]) j++;
+        if (t[i] >= 0 && t[i] < vocab) {
+            float *l = &logits[t[i]];
+            if (g->repetition_penalty != 1.0f) *l = *l > 0.0f ? *l / g->repetition_penalty : *l * g->repetition_penalty;
+            *l -= g->presence_penalty + (float)(j - i) * g->frequency_penalty;
+        }
+        i = j;
+    }
+}
+
 int32_t kvgpt_sample_logits(const float *logits, int V, const kvgpt_gen_options *g, uint64_t *rng, void *scratch)
 {
     int32_t best = 0;
-    for (int i = 1; i < V; i++)
+    for (int i = 0; i < V; i++) {
+        if (isnan(logits[i]) || logits[i] == INFINITY) return -1;   /* the model broke: no draw means anything */
         if (logits[i] > logits[best]) best = i;
+    }
+    if (logits[best] == -INFINITY) return -1;   /* every token banned */
     if (g->temperature <= 0.0f) return best;
 
     cand *c = scratch;

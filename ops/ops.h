@@ -38,6 +38,9 @@ size_t ops_packed_bytes(int ic, int oc, kvgpt_dtype dt);
 void ops_pack_row_k(ops_wmat *w, int k, const float *src);
 /* Packs one source row: W(0..ic-1, o) from src (ic floats) — nn.Linear [out,in] rows. */
 void ops_pack_row_o(ops_wmat *w, int o, const float *src);
+/* Many rows at once, on up to nt threads (the same bytes for any nt). */
+void ops_pack_rows_k(ops_wmat *w, int k0, int n, const float *src, int nt);
+void ops_pack_rows_o(ops_wmat *w, int o0, int n, const float *src, int nt);
 /* Zeroes the padding columns (oc..padded_oc-1). Call once after packing. */
 void ops_pack_zero_pad(ops_wmat *w);
 /* Reads back W(k, o) as float (tests, embedding lookup of a tied matrix). */
@@ -85,14 +88,5 @@ void ops_kv_store(void *cache, kvgpt_dtype kv_dtype, const float *src, int lds,
 
 /* Threads ops will use for nt (nt > 0: nt; else the OpenMP maximum). */
 int ops_threads(int nt);
-
-/* ---- machine probes (benchmarks' denominators) ---- */
-/* fp32 multiply-add peak in GFLOP/s (2 flops per FMA lane): independent
- * accumulator chains on every one of nt threads for about `seconds`. */
-double ops_probe_fma_gflops(int nt, double seconds);
-/* Streaming-read bandwidth in GB/s (1e9 bytes/s) over the caller's buffer
- * (it should be much larger than the last-level cache to measure memory),
- * split in contiguous line-aligned ranges over nt threads; the best of reps. */
-double ops_probe_read_gbps(const void *buf, size_t bytes, int nt, int reps);
 
 #endif

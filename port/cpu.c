@@ -117,14 +117,14 @@ static const ops_wmat *as_ops_c(const port_wmat *w) { return (const ops_wmat *)(
 kvgpt_status port_wmat_rows_in(port *p, port_wmat *w, int k0, int n, const float *src)
 {
     (void)p;
-    for (int i = 0; i < n; i++) ops_pack_row_k(as_ops(w), k0 + i, src + (size_t)i * (size_t)w->oc);
+    ops_pack_rows_k(as_ops(w), k0, n, src, p->nt);
     return KVGPT_OK;
 }
 
 kvgpt_status port_wmat_rows_out(port *p, port_wmat *w, int o0, int n, const float *src)
 {
     (void)p;
-    for (int i = 0; i < n; i++) ops_pack_row_o(as_ops(w), o0 + i, src + (size_t)i * (size_t)w->ic);
+    ops_pack_rows_o(as_ops(w), o0, n, src, p->nt);
     return KVGPT_OK;
 }
 

@@ -11,33 +11,11 @@
 #include <unistd.h>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/run.h"
 #include "tests/support/suite.h"
 
-static const char *tool(void)
-{
-    const char *t = getenv("KVGPT_TOOL");
-    return t && *t ? t : "build/cpu/kvgpt";
-}
-
-/* Runs the tool with args; stdout into out (malloc'd), stderr into err; returns the exit status
- * (128 + signal when killed by one). */
-static int run(const char *args, char **out, char **err)
-{
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s >/tmp/kvgpt-cli-out.$PPID 2>/tmp/kvgpt-cli-err.$PPID", tool(), args);
-    int st = system(cmd);
-    char p[64];
-    snprintf(p, sizeof p, "/tmp/kvgpt-cli-out.%d", (int)getpid());
-    *out = tf_read_file(p, NULL);
-    remove(p);
-    snprintf(p, sizeof p, "/tmp/kvgpt-cli-err.%d", (int)getpid());
-    *err = tf_read_file(p, NULL);
-    remove(p);
-    ck_assert_ptr_nonnull(*out);
-    ck_assert_ptr_nonnull(*err);
-    if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
-    return WEXITSTATUS(st);
-}
+/* Runs the tool with args; stdout into out (malloc'd), stderr into err; returns the exit status. */
+static int run(const char *args, char **out, char **err) { return tr_tool_run(args, out, err); }
 
 static int count(const char *s, const char *needle)
 {

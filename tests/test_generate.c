@@ -18,6 +18,7 @@
 #include "model/model.h"     /* the port, to force its thread governor's switches */
 #include "port/governor.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/refjson.h"
 #include "tests/support/suite.h"
 
 #define MAX_SEQ 4
@@ -238,47 +239,6 @@ static void check_against_ref(kvgpt_model *m, const int32_t *prompt, int n_promp
     free(c[1]);
 }
 
-/* ---- fixture JSON: just enough scanning to read arrays and numbers ------------ */
-
-/* The text right after `"key":` at or after `from`; NULL when absent. */
-static const char *after_key(const char *from, const char *key)
-{
-    char pat[80];
-    snprintf(pat, sizeof pat, "\"%s\"", key);
-    const char *p = from ? strstr(from, pat) : NULL;
-    if (!p) return NULL;
-    p += strlen(pat);
-    while (*p == ' ' || *p == '\n' || *p == ':') p++;
-    return p;
-}
-
-/* Parses `[n, n, ...]`; returns the count (at most cap), -1 on malformed text. */
-static int parse_ints(const char *p, int32_t *out, int cap)
-{
-    if (!p || *p != '[') return -1;
-    p++;
-    int n = 0;
-    for (;;) {
-        while (*p == ' ' || *p == '\n' || *p == ',') p++;
-        if (*p == ']') return n;
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || n >= cap) return -1;
-        out[n++] = (int32_t)v;
-        p = end;
-    }
-}
-
-/* The n-th (0-based) occurrence of `"key"`; NULL when there are fewer. */
-static const char *nth_key(const char *json, const char *key, int nth)
-{
-    const char *p = json;
-    for (int i = 0; p && i <= nth; i++) {
-        p = after_key(p, key);
-    }
-    return p;
-}
-
 /* ---- nanoGPT's greedy outputs ----------------------------------------------- */
 
 static int argmax(const float *v, int n)
@@ -302,15 +262,15 @@ START_TEST(test_char_greedy_matches_nanogpt)
     float *logits = malloc((size_t)V * sizeof *logits);
     int entries = 0;
     for (int e = 0;; e++) {
-        const char *entry = nth_key(json, "prompt_ids", e);
+        const char *entry = rj_nth_key(json, "prompt_ids", e);
         if (!entry) break;
         entries++;
         int32_t prompt[128], want300[300], want40[40], hist[128 + 300];
-        int np = parse_ints(entry, prompt, 128);
-        int n300 = parse_ints(after_key(entry, "greedy_300_ids"), want300, 300);
-        int n40 = parse_ints(after_key(entry, "greedy_40_ids"), want40, 40);
-        const char *fc = after_key(entry, "first_cropped_step");
-        const char *off = after_key(after_key(entry, "step_logits"), "offset");
+        int np = rj_parse_ints(entry, prompt, 128);
+        int n300 = rj_parse_ints(rj_after_key(entry, "greedy_300_ids"), want300, 300);
+        int n40 = rj_parse_ints(rj_after_key(entry, "greedy_40_ids"), want40, 40);
+        const char *fc = rj_after_key(entry, "first_cropped_step");
+        const char *off = rj_after_key(rj_after_key(entry, "step_logits"), "offset");
         ck_assert_msg(np > 0 && n300 == 300 && fc && off, "entry %d of the greedy JSON is not as expected", e);
         int first_cropped = atoi(fc);
         float *steps = tf_read_f32(tf_path("reference/shakespeare_char_step_logits.f32"), (size_t)atol(off),
@@ -369,12 +329,12 @@ START_TEST(test_bpe_greedy_matches_nanogpt)
     collect *c = new_collect();
     int entries = 0;
     for (int e = 0;; e++) {
-        const char *entry = nth_key(json, "token_ids", e);
+        const char *entry = rj_nth_key(json, "token_ids", e);
         if (!entry) break;
         entries++;
         int32_t prompt[64], want[32];
-        int np = parse_ints(entry, prompt, 64);
-        int nw = parse_ints(after_key(after_key(entry, "gelu_tanh"), "greedy_32_ids"), want, 32);
+        int np = rj_parse_ints(entry, prompt, 64);
+        int nw = rj_parse_ints(rj_after_key(rj_after_key(entry, "gelu_tanh"), "greedy_32_ids"), want, 32);
         ck_assert_msg(np > 0 && nw == 32, "entry %d of the gpt2_tiny_hf JSON is not as expected", e);
         for (int cache = 1; cache >= 0; cache--)
             for (int w = KVGPT_WINDOW_SHIFT; w <= KVGPT_WINDOW_STOP; w++) {

@@ -18,6 +18,7 @@
 #include <check.h>
 #include <dlfcn.h>
 #include <malloc.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +31,10 @@
 
 /* ---- the interposer ----------------------------------------------------------- */
 
-enum { F_MALLOC, F_CALLOC, F_REALLOC, F_FREE, F_POSIX_MEMALIGN, F_ALIGNED_ALLOC, F_MEMALIGN, F_VALLOC, F_MMAP, F_N };
+enum { F_MALLOC, F_CALLOC, F_REALLOC, F_FREE, F_POSIX_MEMALIGN, F_ALIGNED_ALLOC, F_MEMALIGN, F_VALLOC, F_MMAP,
+       F_MUNMAP, F_N };
 static const char *const F_NAME[F_N] = {"malloc",         "calloc",   "realloc", "free", "posix_memalign",
-                                        "aligned_alloc", "memalign", "valloc",  "mmap"};
+                                        "aligned_alloc", "memalign", "valloc",  "mmap", "munmap"};
 
 static long g_calls[F_N];
 static volatile int g_armed;
@@ -47,6 +49,7 @@ static void *(*real_aligned_alloc)(size_t, size_t);
 static void *(*real_memalign)(size_t, size_t);
 static void *(*real_valloc)(size_t);
 static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
+static int (*real_munmap)(void *, size_t);
 
 /* dlsym itself may call calloc/malloc before the real ones are known: those
  * few bytes come from here (never freed; free() ignores them). */
@@ -80,6 +83,7 @@ static void resolve(void)
     real_memalign = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "memalign");
     real_valloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "valloc");
     real_mmap = (void *(*)(void *, size_t, int, int, int, off_t))dlsym(RTLD_NEXT, "mmap");
+    real_munmap = (int (*)(void *, size_t))dlsym(RTLD_NEXT, "munmap");
     real_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
     g_resolving = 0;
 }
@@ -177,6 +181,14 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
     return p;
 }
 
+int munmap(void *addr, size_t len)
+{
+    if (enter(F_MUNMAP)) return -1;
+    int r = real_munmap(addr, len);
+    leave();
+    return r;
+}
+
 static void arm(void)
 {
     for (int f = 0; f < F_N; f++) __atomic_store_n(&g_calls[f], 0, __ATOMIC_RELAXED);
@@ -224,12 +236,12 @@ START_TEST(test_interposer_counts)
     f(ma(64, 128));
     f(va(100));
     void *mm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int unmapped = mm != MAP_FAILED && munmap(mm, 4096) == 0;
     long n = disarm(msg, sizeof msg);
-    ck_assert(ok && mm != MAP_FAILED);
-    munmap(mm, 4096);
+    ck_assert(ok && unmapped);
     for (int i = 0; i < F_N; i++)
         ck_assert_msg(g_calls[i] == (i == F_FREE ? 6 : 1), "%s counted %ld times (%s)", F_NAME[i], g_calls[i], msg);
-    ck_assert_int_eq(n, 14);
+    ck_assert_int_eq(n, 15);
 
     /* Open is where the library allocates: the counter sees it. */
     const char *dir = tf_path("shakespeare_char");
@@ -248,7 +260,7 @@ START_TEST(test_interposer_counts)
     arm();
     kvgpt_close(model);
     n = disarm(msg, sizeof msg);
-    ck_assert_msg(g_calls[F_FREE] >= 1, "kvgpt_close freed nothing the interposer saw (%s)", msg);
+    ck_assert_msg(g_calls[F_FREE] + g_calls[F_MUNMAP] >= 1, "kvgpt_close freed nothing the interposer saw (%s)", msg);
 }
 END_TEST
 
@@ -461,6 +473,132 @@ START_TEST(test_calls_bpe)
 }
 END_TEST
 
+/* The step API and generate's options: decode, every slot operation, a
+ * saved state out and back, generate with per-sequence prompts, append,
+ * penalties, stop strings, on_text / on_logits / should_abort, and the
+ * refusals (a full slot, a damaged state, a call from inside a callback). */
+static int text_sink(void *user, int seq, const char *text, size_t len)
+{
+    sink *s = user;
+    (void)seq;
+    s->calls += (long)(len > 0 && text[0] != 0);
+    return 0;
+}
+
+static void logit_edit(void *user, int seq, float *logits, int vocab)
+{
+    (void)user;
+    (void)seq;
+    logits[vocab - 1] = -INFINITY;
+}
+
+static int never_abort(void *user)
+{
+    (void)user;
+    return 0;
+}
+
+static kvgpt_model *g_busy_model;
+static int g_not_busy;   /* checked after disarming: Check's asserts allocate */
+
+static int busy_tok(void *user, int seq, int32_t t)
+{
+    kvgpt_error err;
+    int32_t zero = 0;
+    kvgpt_batch b = {1, &t, &zero, NULL};
+    float logits[1];
+    g_not_busy += kvgpt_decode(g_busy_model, &b, logits, &err) != KVGPT_ERR_BUSY;
+    return on_tok(user, seq, t);
+}
+
+static void no_alloc_session(const char *name)
+{
+    kvgpt_model *m = open_model(name, 3, 0, 1);
+    if (!m) return;
+    const int V = kvgpt_model_config(m)->vocab_size, ctx = kvgpt_model_plan(m)->context;
+    int32_t ids[64], seq[64];
+    for (int i = 0; i < 64; i++) ids[i] = (int32_t)((i * 37 + 11) % V), seq[i] = i % 3;
+    float *logits = malloc((size_t)V * 3 * sizeof *logits);
+    size_t cap = kvgpt_seq_state_bytes(m, ctx), wrote = 0;
+    unsigned char *blob = malloc(cap);
+    ck_assert(logits && blob);
+    warm_up(m, ids, 4);
+    kvgpt_error err;
+    char msg[256];
+    const char *stops[2] = {"\n\n", "the"};
+    sink s = {0, {0}};
+
+    arm();
+    kvgpt_status st = KVGPT_OK;
+    kvgpt_batch b = {30, ids, seq, NULL};
+    if (!st) st = kvgpt_seq_reset(m, 0, &err);
+    if (!st) st = kvgpt_decode(m, &b, logits, &err);
+    if (!st) st = kvgpt_seq_copy(m, 0, 2, &err);
+    if (!st) st = kvgpt_seq_truncate(m, 1, 3, &err);
+    if (!st) st = kvgpt_seq_shift(m, 2, 4, &err);
+    if (!st) st = kvgpt_seq_state_save(m, 0, blob, cap, &wrote, &err);
+    if (!st) st = kvgpt_seq_reset(m, 0, &err);
+    if (!st) st = kvgpt_seq_state_load(m, 0, blob, wrote, &err);
+    blob[wrote / 2] ^= 1;
+    kvgpt_status damaged = st ? st : kvgpt_seq_state_load(m, 1, blob, wrote, &err);
+    kvgpt_batch full = {ctx + 1, ids, seq, NULL};
+    kvgpt_status over = kvgpt_decode(m, &full, logits, &err);
+    long n = disarm(msg, sizeof msg);
+    ck_assert_msg(st == KVGPT_OK && damaged == KVGPT_ERR_STATE && over != KVGPT_OK, "%s: step API: %d %d (%s)", name,
+                  (int)st, (int)damaged, err.msg);
+    ck_assert_msg(n == 0, "%s: decode, slot operations, state save/load: %ld allocator calls:%s", name, n, msg);
+
+    const int32_t *prompts[3] = {ids, ids + 5, ids + 9};
+    int n_prompts[3] = {5, 4, 7};
+    kvgpt_gen_options g;
+    kvgpt_gen_options_default(&g);
+    g.max_new_tokens = 40;
+    g.n_seq = 3;
+    g.prompts = prompts;
+    g.n_prompts = n_prompts;
+    g.append = 1;
+    g.repetition_penalty = 1.2f;
+    g.presence_penalty = 0.1f;
+    g.frequency_penalty = 0.1f;
+    g.stop = stops;
+    g.n_stop = 2;
+    g.on_token = on_tok;
+    g.on_text = text_sink;
+    g.on_logits = logit_edit;
+    g.should_abort = never_abort;
+    g.user = &s;
+    kvgpt_gen_result res;
+    for (int i = 0; i < 3; i++) kvgpt_seq_truncate(m, i, 0, &err);
+    arm();
+    st = kvgpt_generate(m, NULL, 0, &g, &res, &err);
+    g_busy_model = m;
+    g.on_token = busy_tok;
+    g.append = 0;
+    kvgpt_status st2 = st ? st : kvgpt_generate(m, NULL, 0, &g, &res, &err);
+    n = disarm(msg, sizeof msg);
+    ck_assert_msg(st == KVGPT_OK && st2 == KVGPT_OK, "%s: generate with options: %s", name, err.msg);
+    ck_assert_int_eq(g_not_busy, 0);
+    ck_assert_msg(n == 0, "%s: generate with prompts, append, penalties, stop strings, callbacks: %ld allocator "
+                  "calls:%s", name, n, msg);
+    free(logits);
+    free(blob);
+    kvgpt_close(m);
+}
+
+START_TEST(test_session_char)
+{
+    if (!tf_dir()) return;
+    no_alloc_session("shakespeare_char");
+}
+END_TEST
+
+START_TEST(test_session_bpe)
+{
+    if (!tf_dir()) return;
+    no_alloc_session("gpt2_tiny_hf");
+}
+END_TEST
+
 static Suite *noalloc_suite(void)
 {
     Suite *s = suite_create("noalloc");
@@ -471,6 +609,8 @@ static Suite *noalloc_suite(void)
     tcase_add_test(tc, test_generate_bpe);
     tcase_add_test(tc, test_calls_char);
     tcase_add_test(tc, test_calls_bpe);
+    tcase_add_test(tc, test_session_char);
+    tcase_add_test(tc, test_session_bpe);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -556,7 +556,9 @@ static void replay_file(const char *dir, const char *name, const unsigned char *
             kvgpt_gen_result res;
             int32_t prompt[3] = {1, 2, 3};
             st = kvgpt_generate(m, prompt, 3, &g, &res, &err);
-            ck_assert_msg(st == KVGPT_OK && k == 12, "%s: generate %d, %d tokens: %s", dir, (int)st, k, err.msg);
+            /* Non-finite logits end it with a status that says so, never endless token 0. */
+            ck_assert_msg((st == KVGPT_OK && k == 12) || (st == KVGPT_ERR_NUMERIC && k == 0 && strstr(err.msg, "step 0")),
+                          "%s: generate %d, %d tokens: %s", dir, (int)st, k, err.msg);
             kvgpt_close(m);
         }
     } else if (strcmp(name, "cli") == 0) {

@@ -1,7 +1,9 @@
 /* tools/cmd_logits.c — `kvgpt logits`: the full forward over ids (or text),
  * logits of every position written as raw float32 [T, vocab]; the five most
  * likely next tokens printed; with --compare, checked against the logits of
- * another run (another build: the CPU's against the GPU's). */
+ * another run (another build: the CPU's against the GPU's). Memory follows
+ * what is asked: the model holds LOGITS_ROWS logit rows per forward (a longer
+ * input takes several), and the T x vocab result is the tool's own. */
 #include "tools/cli.h"
 
 #include <errno.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #define LOGITS_MAX_IDS 131072
+#define LOGITS_ROWS 64
 
 static int print_token(const kvgpt_model *m, int32_t id)
 {
@@ -104,7 +107,7 @@ int cmd_logits(int argc, char **argv)
     kvgpt_options o;
     kvgpt_options_default(&o);
     o.model_dir = model;
-    o.logits_all = 1;
+    o.logit_rows = LOGITS_ROWS;
     o.threads = threads;
     o.weight_dtype = (kvgpt_dtype)dt;
     if (gelu && strcmp(gelu, "erf") == 0) o.gelu = KVGPT_GELU_ERF;
@@ -131,7 +134,21 @@ int cmd_logits(int argc, char **argv)
         rc = cli_error("logits", "out of memory for %d x %zu logits", T, V);
         goto done;
     }
-    if ((s = kvgpt_forward(m, ids, T, logits, &err))) {
+    /* Every position's logits: one batch into slot 0, each token flagged. */
+    int32_t *seq = calloc((size_t)T, sizeof *seq);
+    int8_t *flag = malloc((size_t)T);
+    if (!seq || !flag) {
+        free(seq);
+        free(flag);
+        rc = cli_error("logits", "out of memory for %d tokens", T);
+        goto done;
+    }
+    memset(flag, 1, (size_t)T);
+    kvgpt_batch b = {T, ids, seq, flag};
+    s = kvgpt_decode(m, &b, logits, &err);
+    free(seq);
+    free(flag);
+    if (s) {
         rc = cli_status("logits", s, &err);
         goto done;
     }

@@ -6,6 +6,7 @@
 
 static const struct { const char *name; int (*fn)(int, char **); const char *what; } cmds[] = {
     {"sample", cmd_sample, "generate text (nanoGPT's sample.py, with a KV cache)"},
+    {"chat", cmd_chat, "continue what you type, keeping the session's cache between turns"},
     {"bench", cmd_bench, "the KV cache speed-up table on GPT-2 shapes"},
     {"budget", cmd_budget, "print the memory plan of a model or a GPT-2 shape"},
     {"synth", cmd_synth, "write a random-weight model of a GPT-2 shape"},

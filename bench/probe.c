@@ -1,6 +1,10 @@
-/* ops/probe.c — measures the machine's ceilings (fp32 FMA rate, streaming-read
+/* bench/probe.c — measures the machine's ceilings (fp32 FMA rate, streaming-read
  * bandwidth) so benchmarks can report kernels as a fraction of what the
- * hardware can do rather than as bare numbers. */
+ * hardware can do rather than as bare numbers. Only the benchmarks use them,
+ * so they live here and not in libkvgpt.a; they take the ops kernels' vector
+ * width and prefetch distance (ops/ops_internal.h) so that the bounds are what
+ * those kernels could reach. */
+#include "bench/bench.h"
 #include "ops/ops_internal.h"
 #include <omp.h>
 
@@ -39,9 +43,14 @@ static double probe_fma_thread(double seconds, volatile float *sink)
     return iters * PROBE_CHAINS * OPS_PANEL / (t - t0);
 }
 
-double ops_probe_fma_gflops(int nt, double seconds)
+int bench_threads(int nt)
 {
-    const int T = ops_threads(nt);
+    return nt > 0 ? nt : omp_get_max_threads();
+}
+
+double bench_probe_fma_gflops(int nt, double seconds)
+{
+    const int T = bench_threads(nt);
     double total = 0.0;
     volatile float sink = 0.0f;
 #pragma omp parallel num_threads(T) reduction(+:total)
@@ -73,9 +82,9 @@ static uint64_t probe_read_range(const uint64_t *p, size_t words)
     return x;
 }
 
-double ops_probe_read_gbps(const void *buf, size_t bytes, int nt, int reps)
+double bench_probe_read_gbps(const void *buf, size_t bytes, int nt, int reps)
 {
-    const int T = ops_threads(nt);
+    const int T = bench_threads(nt);
     const size_t words = bytes / sizeof(uint64_t);
     const uint64_t *p = (const uint64_t *)buf;
     volatile uint64_t sink = 0;

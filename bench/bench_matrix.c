@@ -1,14 +1,13 @@
-/* tools/bench_matrix.c — `kvgpt bench --matrix`: one shape decoded every way
+/* bench/bench_matrix.c — `kvgpt bench --matrix`: one shape decoded every way
  * the library can, side by side in one run so the ratios between them hold
  * on a noisy shared machine: f32, bf16 and f16 weights on all threads, f32
  * on one thread, a batch of 10 sequences against one, and the 128-token
  * prefill on all threads and on one. Every configuration is open at once and
  * their runs are interleaved (run 1 of each, then run 2, ...), so drift hits
  * every row alike and each ratio is taken run by run.
- * The tables are written by tools/bench_report.c. */
-#include "tools/bench.h"
+ * The tables are written by bench/bench_report.c. */
+#include "bench/bench.h"
 #include "tools/cli.h"
-#include "ops/ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,7 +106,7 @@ static int time_prefill(matrix_ctx *c, kvgpt_model *m, int threads, bench_matrix
     float *logits = malloc(sizeof(float) * (size_t)c->mx->cfg.vocab_size);
     if (!logits) return cli_error("bench", "out of memory");
     p->threads = threads;
-    p->fma_gflops = ops_probe_fma_gflops(threads, BENCH_FMA_SECONDS);
+    p->fma_gflops = bench_probe_fma_gflops(threads, BENCH_FMA_SECONDS);
     int rc = bench_time_prefill(m, c->reps, logits, &p->tokens, &p->s);
     free(logits);
     if (rc) return 1;

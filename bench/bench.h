@@ -1,6 +1,7 @@
-/* tools/bench.h — what `kvgpt bench` measures (tools/cmd_bench.c, and
- * tools/bench_matrix.c for --matrix), the helpers both share, and what the
- * reports are written from (tools/bench_report.c). */
+/* bench/bench.h — what `kvgpt bench` measures (bench/cmd_bench.c, and
+ * bench/bench_matrix.c for --matrix), the helpers both share, the machine
+ * probes (bench/probe.c), and what the reports are written from
+ * (bench/bench_report.c). */
 #ifndef KVGPT_BENCH_H
 #define KVGPT_BENCH_H
 
@@ -73,7 +74,20 @@ typedef struct {
     bench_model models[BENCH_MAX_SHAPES];
 } bench_report;
 
-/* ---- the helpers of the measuring side (tools/cmd_bench.c) ---------------- */
+/* ---- the machine probes (bench/probe.c): the benchmarks' denominators ---- */
+
+/* Threads the probes use for nt (nt > 0: nt; else the OpenMP maximum), as
+ * ops_threads does for the kernels. */
+int bench_threads(int nt);
+/* fp32 multiply-add peak in GFLOP/s (2 flops per FMA lane): independent
+ * accumulator chains on every one of nt threads for about `seconds`. */
+double bench_probe_fma_gflops(int nt, double seconds);
+/* Streaming-read bandwidth in GB/s (1e9 bytes/s) over the caller's buffer
+ * (it should be much larger than the last-level cache to measure memory),
+ * split in contiguous line-aligned ranges over nt threads; the best of reps. */
+double bench_probe_read_gbps(const void *buf, size_t bytes, int nt, int reps);
+
+/* ---- the helpers of the measuring side (bench/cmd_bench.c) ---------------- */
 
 /* Seconds on the monotonic clock. */
 double bench_now(void);
@@ -86,7 +100,7 @@ typedef struct {
 
 /* 0, or 1 when malloc failed (buf is then NULL). */
 int bench_buf_init(bench_buf *b, size_t bytes);
-/* ops_probe_read_gbps over the whole buffer on `threads` threads (0: all). */
+/* bench_probe_read_gbps over the whole buffer on `threads` threads (0: all). */
 double bench_probe_read(const bench_buf *b, int threads);
 /* One timed run of tok_s against the bound of the two probes either side of
  * it (the last two of probes[0..n)): tok_s / (mean GB/s / weight bytes). */
@@ -134,7 +148,7 @@ void bench_log_rep(const bench_progress *pr, double seconds);
 /* Median, min, max, tok/s and ms/token of r's n_rep reps of `tokens` tokens. */
 void bench_run_summarize(bench_run *r, int tokens);
 
-/* ---- kvgpt bench --matrix (tools/bench_matrix.c) -------------------------- */
+/* ---- kvgpt bench --matrix (bench/bench_matrix.c) -------------------------- */
 
 #define BENCH_MATRIX_BATCH 10
 enum { BENCH_MX_F32, BENCH_MX_BF16, BENCH_MX_F16, BENCH_MX_ONE_THREAD, BENCH_MX_BATCHED, BENCH_MX_ROWS };
@@ -190,7 +204,7 @@ void bench_matrix_print(FILE *f, const bench_matrix *mx);
 /* matrix.md and matrix.csv under dir (created); 0, or 1 after printing why. */
 int bench_matrix_write(const char *dir, const bench_matrix *mx);
 
-/* ---- the reports (tools/bench_report.c) ---------------------------------- */
+/* ---- the reports (bench/bench_report.c) ---------------------------------- */
 
 /* Median of v[0..n-1] (n >= 1); reorders a copy, not v. */
 double bench_median(const double *v, int n);
@@ -202,5 +216,9 @@ void bench_print_table(FILE *f, const bench_report *r);
 void bench_print_prefill(FILE *f, const bench_report *r);
 /* bench.md, bench.csv, bench.svg under dir (created); 0, or 1 after printing why. */
 int bench_write_outputs(const char *dir, const bench_report *r);
+/* The output folder, made when missing (0), or a message and 1. */
+int bench_mkdir(const char *dir);
+/* --sessions (bench/bench_sessions.c): batched samples, chat turns, a shared prefix. */
+int bench_sessions(const char *models, const char *shape, int reps, int threads, const char *out);
 
 #endif

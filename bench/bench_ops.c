@@ -1,9 +1,7 @@
-/* tests/bench_ops.c — times ops_matmul at GPT-2 small shapes and reports it
- * against the machine probes (not a test: make does not run it).
+/* bench/bench_ops.c — times ops_matmul at GPT-2 small shapes and reports it
+ * against the machine probes (a report, not a test: make builds it, nothing runs it).
  *
- * Build: gcc -std=c99 -O3 -march=native -ffp-contract=fast -fopenmp
- *          -D_POSIX_C_SOURCE=200809L -Iinclude -I. ops/[a-z]*.c tests/bench_ops.c -lm
- * Run:   ./bench_ops [threads] [f32|bf16|f16]   (all dtypes by default)
+ * Run:   build/cpu/bench/bench_ops [threads] [f32|bf16|f16]   (all dtypes by default)
  *
  * Decode (n = 1) cycles through enough copies of each matrix to span 1 GiB,
  * so every call streams its weights from memory as in a real model, not from
@@ -13,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
+#include "bench/bench.h"
 #include "ops/ops.h"
 
 #define POOL_BYTES ((size_t)1 << 30)
@@ -60,11 +59,11 @@ int main(int argc, char **argv)
 
     char *pool = xmalloc(POOL_BYTES);
     memset(pool, 1, POOL_BYTES);
-    const double fma1 = ops_probe_fma_gflops(1, 0.5);
-    const double fmaT = ops_probe_fma_gflops(T, 0.5);
-    const double rd1 = ops_probe_read_gbps(pool, POOL_BYTES, 1, 5);
-    const double rdT = ops_probe_read_gbps(pool, POOL_BYTES, T, 5);
-    const double rdhot = ops_probe_read_gbps(pool, (size_t)8 << 20, T, 20);
+    const double fma1 = bench_probe_fma_gflops(1, 0.5);
+    const double fmaT = bench_probe_fma_gflops(T, 0.5);
+    const double rd1 = bench_probe_read_gbps(pool, POOL_BYTES, 1, 5);
+    const double rdT = bench_probe_read_gbps(pool, POOL_BYTES, T, 5);
+    const double rdhot = bench_probe_read_gbps(pool, (size_t)8 << 20, T, 20);
     printf("probes: fma %.1f GFLOP/s (1 thread), %.1f GFLOP/s (%d threads)\n", fma1, fmaT, T);
     printf("        read %.1f GB/s (1 thread), %.1f GB/s (%d threads) over 1 GiB; %.1f GB/s over 8 MiB\n",
            rd1, rdT, T, rdhot);

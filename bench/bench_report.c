@@ -1,9 +1,9 @@
-/* tools/bench_report.c — what `kvgpt bench` writes: the markdown table of the
+/* bench/bench_report.c — what `kvgpt bench` writes: the markdown table of the
  * seed's experiment (plus what the seed left out: ms/token and the fraction
  * of the bandwidth bound), a CSV with every raw number, and a bar chart as
  * hand-written SVG so the report needs nothing installed; with --matrix, the
- * side-by-side tables of tools/bench_matrix.c and their CSV. */
-#include "tools/bench.h"
+ * side-by-side tables of bench/bench_matrix.c and their CSV. */
+#include "bench/bench.h"
 #include "tools/cli.h"
 
 #include <errno.h>
@@ -339,7 +339,7 @@ static int write_svg(const char *dir, const bench_report *r)
     return close_out(f, path);
 }
 
-static int make_dir(const char *dir)
+int bench_mkdir(const char *dir)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) return cli_error("bench", "%s: %s", dir, strerror(errno));
     return 0;
@@ -347,7 +347,7 @@ static int make_dir(const char *dir)
 
 int bench_write_outputs(const char *dir, const bench_report *r)
 {
-    if (make_dir(dir) || write_md(dir, r) || write_csv(dir, r) || write_svg(dir, r)) return 1;
+    if (bench_mkdir(dir) || write_md(dir, r) || write_csv(dir, r) || write_svg(dir, r)) return 1;
     return 0;
 }
 
@@ -466,7 +466,7 @@ static int write_matrix_csv(const char *dir, const bench_matrix *mx)
 int bench_matrix_write(const char *dir, const bench_matrix *mx)
 {
     char path[4200];
-    if (make_dir(dir)) return 1;
+    if (bench_mkdir(dir)) return 1;
     FILE *f = open_out(dir, "matrix.md", path, sizeof path);
     if (!f) return 1;
     bench_matrix_print(f, mx);

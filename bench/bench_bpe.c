@@ -1,9 +1,11 @@
-/* tests/bench_bpe.c — how fast the GPT-2 tokenizer loads and encodes
- * English text (single thread). Reports; asserts nothing.
+/* bench/bench_bpe.c — how fast the GPT-2 tokenizer loads and encodes
+ * English text (single thread). Reports; asserts nothing (make builds it,
+ * nothing runs it).
  *
- *   bench_bpe [VOCAB MERGES [TEXT_FILE...]]
- * defaults: $KVGPT_FIXTURES (or ../shared/fixtures)/gpt2_tiny_hf/{vocab.json,merges.txt}
- * and every file of /usr/share/common-licenses, concatenated and repeated to ~1 MB.
+ *   build/cpu/bench/bench_bpe [VOCAB MERGES [TEXT_FILE...]]
+ * defaults: $KVGPT_FIXTURES (or ../shared/fixtures)/gpt2_tiny_hf/{vocab.json,merges.txt},
+ * else models/gpt2-tokenizer/ (`make tokenizer`), and every file of
+ * /usr/share/common-licenses, concatenated and repeated to ~1 MB.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -61,6 +63,11 @@ int main(int argc, char **argv)
     } else {
         snprintf(vocab, sizeof vocab, "%s/gpt2_tiny_hf/vocab.json", fx && *fx ? fx : "../shared/fixtures");
         snprintf(merges, sizeof merges, "%s/gpt2_tiny_hf/merges.txt", fx && *fx ? fx : "../shared/fixtures");
+        struct stat st;
+        if (stat(vocab, &st) != 0) {
+            snprintf(vocab, sizeof vocab, "models/gpt2-tokenizer/vocab.json");
+            snprintf(merges, sizeof merges, "models/gpt2-tokenizer/merges.txt");
+        }
     }
     if (argc > 3) {
         for (i = 3; i < argc; i++) one_len = append_file(argv[i], one, one_len, TEXT_BYTES);

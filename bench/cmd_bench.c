@@ -1,13 +1,12 @@
-/* tools/cmd_bench.c — `kvgpt bench`: the seed's results table (GPT-2
+/* bench/cmd_bench.c — `kvgpt bench`: the seed's results table (GPT-2
  * small/medium/large, KV cache vs nanoGPT's recompute) measured properly:
  * medians of repeated runs, and the machine's own ceilings (read bandwidth,
  * FMA rate) probed in the same run, because the machines are shared and
  * noisy and only ratios to what the hardware can do travel between them.
- * Measuring is here, with the helpers --matrix (tools/bench_matrix.c)
- * shares; the tables, CSV and SVG are in tools/bench_report.c. */
-#include "tools/bench.h"
+ * Measuring is here, with the helpers --matrix (bench/bench_matrix.c)
+ * shares; the tables, CSV and SVG are in bench/bench_report.c. */
+#include "bench/bench.h"
 #include "tools/cli.h"
-#include "ops/ops.h"
 #include "port/port.h"   /* a device of its own: its memory is what decode streams */
 
 #include <errno.h>
@@ -49,7 +48,7 @@ int bench_buf_init(bench_buf *b, size_t bytes)
 double bench_probe_read(const bench_buf *b, int threads)
 {
     if (!port_device_is_host()) return port_probe_read_gbps(b->bytes, BENCH_PROBE_REPS);
-    return ops_probe_read_gbps(b->buf, b->bytes, threads, BENCH_PROBE_REPS);
+    return bench_probe_read_gbps(b->buf, b->bytes, threads, BENCH_PROBE_REPS);
 }
 
 double bench_frac_of_bound(double tok_s, const double *probes, int n, size_t weight_bytes)
@@ -379,7 +378,7 @@ static int bench_one(const bench_args *a, const char *shape, const bench_buf *dr
     bm->load_before = bench_load_avg();
     if (bench_warmup(m)) goto done;
 
-    bm->fma_gflops = ops_probe_fma_gflops(a->threads, BENCH_FMA_SECONDS);
+    bm->fma_gflops = bench_probe_fma_gflops(a->threads, BENCH_FMA_SECONDS);
     if (time_prefill(&x, bm, logits)) goto done;
     if (time_setting(&x, bm, 1)) goto done;
     if (!a->skip_nocache && time_setting(&x, bm, 0)) goto done;
@@ -442,7 +441,7 @@ static void join_cmdline(char *buf, size_t cap, int argc, char **argv)
 int cmd_bench(int argc, char **argv)
 {
     const char *models = "models", *shapes = NULL, *dtype = NULL, *out = "bench-out";
-    int tokens = 256, reps = 3, threads = 0, no_nocache = 0, matrix = 0, help = 0;
+    int tokens = 256, reps = 3, threads = 0, no_nocache = 0, matrix = 0, sessions = 0, help = 0;
     const cli_opt opts[] = {
         {"models", OPT_STR, &models, "folder of model folders, one per shape (default models)"},
         {"shapes", OPT_STR, &shapes, "comma-separated (default gpt2,gpt2-medium,gpt2-large; with --matrix: gpt2, "
@@ -454,6 +453,8 @@ int cmd_bench(int argc, char **argv)
         {"no-nocache", OPT_FLAG, &no_nocache, "skip the runs without the cache (slow on big models)"},
         {"matrix", OPT_FLAG, &matrix, "one shape side by side instead: f32/bf16/f16 decode, 1 thread, batch 10, "
                                       "prefill; writes matrix.md, matrix.csv"},
+        {"sessions", OPT_FLAG, &sessions, "the step API instead: 10 samples together vs 1, a chat turn after 900 "
+                                          "vs 10 tokens, a prompt's prefill for 8 sequences vs 1; writes sessions.md"},
         {"out", OPT_STR, &out, "folder for bench.md, bench.csv, bench.svg (default bench-out)"},
         {"help", OPT_FLAG, &help, "this text"},
     };
@@ -478,6 +479,7 @@ int cmd_bench(int argc, char **argv)
     int n_shapes = parse_shapes(shapes, names, BENCH_MAX_SHAPES);
     if (n_shapes < 0) return 1;
     if (matrix && n_shapes > 1) fprintf(stderr, "kvgpt bench: --matrix measures one shape: %s, the first of --shapes\n", names[0]);
+    if (sessions) return bench_sessions(models, names[0], reps, threads, out);
 
     static bench_report report;
     static bench_matrix mx;
@@ -489,7 +491,7 @@ int cmd_bench(int argc, char **argv)
     report.cmdline = cmdline;
     report.tokens = tokens;
     report.reps = reps;
-    report.threads = ops_threads(threads);
+    report.threads = bench_threads(threads);
     report.nocache = !no_nocache && !matrix;
     bench_machine_info(&report);
 
