@@ -57,7 +57,8 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsu
 .PHONY: all lib tool tests test bench run clean
 # Runs every suite of TEST_BIN under `timeout` (Check's own timeouts do
 # nothing without fork: a hung suite is killed and counted as failed), logs
-# to BUILD/test-logs, prints one "N passed, N failed" line; fails if any failed.
+# to BUILD/test-logs, prints one "N passed, N failed, N skipped" line (a test
+# that printed "SKIP: why" is skipped, not passed); fails if any failed.
 SUITE_TIMEOUT ?= 1200
 define RUN_SUITES
 fail=0; for t in $(TEST_BIN); do echo "== $$t"; \
@@ -66,8 +67,8 @@ fail=0; for t in $(TEST_BIN); do echo "== $$t"; \
   [ $$rc = 0 ] || { fail=$$((fail + 1)); echo "FAILED: $$t"; }; done; \
 cat $(BUILD)/test-logs/*.log | awk -v suites_failed=$$fail '/Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+/ { \
   gsub(/,/, ""); for (i = 1; i <= NF; i++) { if ($$i == "Checks:") c += $$(i+1); \
-  if ($$i == "Failures:" || $$i == "Errors:") f += $$(i+1) } } \
-  END { if (f == 0) f = suites_failed; printf "%d passed, %d failed\n", c - f, f }'; \
+  if ($$i == "Failures:" || $$i == "Errors:") f += $$(i+1) } } /^SKIP: / { s++ } \
+  END { if (f == 0) f = suites_failed; printf "%d passed, %d failed, %d skipped\n", c - f - s, f, s }'; \
 [ $$fail = 0 ] || { echo "SOME SUITES FAILED"; exit 1; }
 endef
 
@@ -181,7 +182,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
 	$(Q)$(CC) $< $(TEST_SUPPORT_OBJ) $(LIB) $(CHECK_LIBS) $(LDLIBS) -ldl -o $@
 
 # Every suite runs; the target fails if any failed. Fixtures: ../shared/fixtures
-# unless KVGPT_FIXTURES says otherwise. (TARGET=cuda has its own test rule above.)
+# unless KVGPT_FIXTURES says otherwise; a test that cannot run here prints
+# "SKIP: test: why" and is counted as skipped, not passed (KVGPT_REQUIRE_FIXTURES=1
+# makes a missing fixture a failure instead). (TARGET=cuda has its own test rule above.)
 ifneq ($(TARGET),cuda)
 # valgrind 3.19 decodes no AVX-512: tests/test_memcheck.c runs a copy of the
 # tool built for x86-64-v3 (AVX2, FMA, F16C) in its own folder. Not under the

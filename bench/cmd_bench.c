@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 double bench_now(void)
 {
@@ -479,6 +480,11 @@ int cmd_bench(int argc, char **argv)
     int n_shapes = parse_shapes(shapes, names, BENCH_MAX_SHAPES);
     if (n_shapes < 0) return 1;
     if (matrix && n_shapes > 1) fprintf(stderr, "kvgpt bench: --matrix measures one shape: %s, the first of --shapes\n", names[0]);
+    /* A folder the results cannot go to is found out before the minutes of measuring, not after. */
+    struct stat ost;
+    if (mkdir(out, 0777) != 0 && errno != EEXIST) return cli_error("bench", "--out %s: %s", out, strerror(errno));
+    if (stat(out, &ost) != 0 || !S_ISDIR(ost.st_mode) || access(out, W_OK | X_OK) != 0)
+        return cli_error("bench", "--out %s: not a folder this user can write to", out);
     if (sessions) return bench_sessions(models, names[0], reps, threads, out);
 
     static bench_report report;

@@ -179,7 +179,8 @@ if [ $DEVICE = 1 ]; then
     # MAKEFLAGS as make would pass it: test_install's nested make installs this build.
     run_suite() {
         n=$(basename "$1")
-        KVGPT_TOOL=build/cuda/kvgpt MAKEFLAGS="-- TARGET=cuda" timeout -k 10 "$SUITE_TIMEOUT" "$1" >"$LOG/$n.log" 2>&1
+        KVGPT_TOOL=build/cuda/kvgpt KVGPT_REQUIRE_FIXTURES=1 MAKEFLAGS="-- TARGET=cuda" \
+            timeout -k 10 "$SUITE_TIMEOUT" "$1" >"$LOG/$n.log" 2>&1
         echo $? >"$LOG/$n.rc"
     }
     export -f run_suite
@@ -189,6 +190,8 @@ if [ $DEVICE = 1 ]; then
         n=$(basename "$t")
         rc=$(cat "$LOG/$n.rc")
         sum=$(grep -E '[0-9]+%: Checks: ' "$LOG/$n.log" | tail -n 1)
+        skips=$(grep -c '^SKIP: ' "$LOG/$n.log")
+        [ "$skips" = 0 ] || sum="$sum; $skips skipped: $(grep -m 1 '^SKIP: ' "$LOG/$n.log" | cut -c7-80)"
         printf '  %-22s exit %-3s %s\n' "$n" "$rc" "${sum:-(no summary)}"
         if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
             fail "$n timed out after $SUITE_TIMEOUT s (log: $LOG/$n.log)"

@@ -9,12 +9,16 @@
  * torch._utils._rebuild_parameter and torch.<Type>Storage. Anything else is
  * refused with KVGPT_ERR_CKPT naming the file, the byte and the opcode or
  * global. The interpreter's stack, memo and objects live in caller-given
- * scratch sized from the pickle's length; nothing recurses.
+ * scratch sized by what a first, streaming pass counted (capped by the
+ * checkpoint's layer count); nothing recurses, and every reader is linear in
+ * the pickle and the zip directory.
  *
  * Tensors must be contiguous row-major (strides of dimensions longer than 1
  * equal the row-major strides); each is a byte range of the ckpt file. The
- * zip must be stored (torch never compresses); data.pkl's CRC-32 is checked,
- * the storages' are not (they are most of the file and mostly never read). */
+ * zip must be stored (torch never compresses); every local header must agree
+ * with the directory. data.pkl's CRC-32 is checked at open, each storage's as
+ * st_read_rows reads it (storages never read, such as the optimizer's, are
+ * not read for it). */
 #ifndef KVGPT_CKPT_H
 #define KVGPT_CKPT_H
 
@@ -47,16 +51,24 @@ kvgpt_status ckpt_open(st_file *s, const char *path, size_t *scratch_bytes, kvgp
 kvgpt_status ckpt_parse(st_file *s, void *scratch, size_t scratch_bytes, kvgpt_error *err);
 /* ckpt_open + st_close: the plan's question, no memory taken. */
 kvgpt_status ckpt_plan(const char *path, size_t *scratch_bytes, kvgpt_config *cfg, kvgpt_error *err);
+/* st_read_rows calls this with the file's bytes [off, off + n) of tensor t
+ * as it reads them: each storage's CRC-32 runs along, and is compared with
+ * the zip directory's when the storage has been read to its end, or when
+ * reading moves on to another storage (what was skipped is read then, once). */
+kvgpt_status ckpt_check_read(st_file *s, const st_tensor *t, uint64_t off, const void *bytes, size_t n,
+                             kvgpt_error *err);
 
 /* ---- internal to loader/: the zip directory (loader/zip.c) --------------- */
 #define ZIP_NAME_MAX 1024
+#define ZIP_BUF_MIN 2048                    /* the smallest buffer: an entry's fixed part and longest name */
+#define ZIP_BUF_BYTES ((size_t)96 << 10)    /* the load scratch's: a directory read in few large reads */
 
 typedef struct {
     uint64_t cd_off, cd_size, n_entries;   /* the central directory */
 } zip_dir;
 
 typedef struct {
-    char name[ZIP_NAME_MAX + 1];           /* NUL-terminated */
+    const char *name;                       /* not NUL-terminated; see zip_next */
     size_t name_len;
     uint64_t size;                          /* stored: compressed == uncompressed */
     uint64_t local_off;                     /* local header */
@@ -64,17 +76,47 @@ typedef struct {
     unsigned method, flags;
 } zip_entry;
 
-/* Finds and checks the end-of-central-directory records (zip64 included). */
-kvgpt_status zip_dir_read(lf_file *f, zip_dir *d, kvgpt_error *err);
-/* Reads the central directory entry at *pos (start: d->cd_off) and advances *pos. */
-kvgpt_status zip_next(lf_file *f, const zip_dir *d, uint64_t *pos, zip_entry *e, kvgpt_error *err);
-/* Where a stored entry's bytes start, from its local header; checks that the
- * bytes lie inside the file, before the central directory. */
-kvgpt_status zip_data_off(lf_file *f, const zip_dir *d, const zip_entry *e, uint64_t *off, kvgpt_error *err);
+/* A file range [.., end) read through a caller's buffer of cap bytes. */
+typedef struct {
+    lf_file *f;
+    unsigned char *buf;
+    size_t cap, len;
+    uint64_t at, end;                       /* buf holds [at, at + len) */
+} zip_window;
+
+/* The central directory read front to back through one buffer. */
+typedef struct {
+    zip_window w;
+    const zip_dir *d;
+    uint64_t pos;                           /* next entry */
+} zip_cursor;
+
+void zip_window_init(zip_window *w, lf_file *f, uint64_t end, void *buf, size_t cap);
+/* Finds and checks the end-of-central-directory records (zip64 included);
+ * buf is cap >= ZIP_BUF_MIN bytes of scratch. */
+kvgpt_status zip_dir_read(lf_file *f, zip_dir *d, void *buf, size_t cap, kvgpt_error *err);
+void zip_cursor_init(zip_cursor *c, lf_file *f, const zip_dir *d, void *buf, size_t cap);
+/* The next central directory entry (its extra field must be whole records).
+ * e->name points into the cursor's buffer: valid until the next zip_next. */
+kvgpt_status zip_next(zip_cursor *c, zip_entry *e, kvgpt_error *err);
+/* Where a stored entry's bytes start. Its local header must agree with the
+ * directory (name, method, flags, CRC-32 and sizes or a matching data
+ * descriptor) and its extra field must be whole records; the bytes must lie
+ * inside the file, before the central directory. e->name must not point into
+ * buf (cap >= 64 bytes of scratch). */
+kvgpt_status zip_data_off(lf_file *f, const zip_dir *d, const zip_entry *e, void *buf, size_t cap, uint64_t *off,
+                          kvgpt_error *err);
+/* CRC-32 of small things (half-byte table). */
 uint32_t zip_crc32(uint32_t crc, const void *p, size_t n);
+/* The same, by 8 bytes at a time, with a table zip_crc_table fills (8 KiB). */
+void zip_crc_table(uint32_t t[8][256]);
+uint32_t zip_crc32_fast(const uint32_t t[8][256], uint32_t crc, const void *p, size_t n);
 
 /* ---- internal to loader/: the pickle subset (loader/pickle.c) ------------ */
 #define PK_NIL UINT32_MAX
+#define PK_STR_KEEP 256        /* longer strings are skipped, not stored: no key, name or token is that long */
+#define PK_WINDOW ((size_t)64 << 10)   /* the pickle is read through a window this large */
+#define PK_MAX_MARKS 256
 
 typedef enum {
     PK_NONE, PK_BOOL, PK_INT, PK_FLOAT, PK_STR, PK_TUPLE, PK_LIST, PK_DICT, PK_GLOBAL, PK_STORAGE, PK_TENSOR
@@ -90,7 +132,8 @@ typedef enum {
 typedef struct {
     uint8_t type;            /* pk_type */
     uint8_t sub;             /* GLOBAL and STORAGE: the pk_global */
-    uint32_t a;              /* STR: offset in the pickle; containers: first cell; STORAGE/TENSOR: args tuple */
+    uint32_t a;              /* STR: offset in the string pool (PK_NIL: longer than PK_STR_KEEP, not kept);
+                                containers: first cell; STORAGE/TENSOR: args tuple */
     union {
         int64_t i;           /* INT, BOOL */
         double f;            /* FLOAT */
@@ -101,45 +144,54 @@ typedef struct {
 
 typedef struct { uint32_t v, next; } pk_cell;
 
+/* What an interpreter run may use (pk_counts in loader/loader.h): objects,
+ * container cells, stack slots, MARKs, memo entries, string pool bytes. */
 typedef struct {
-    const uint8_t *p;        /* the pickle */
-    size_t n;
     const char *what;        /* names it in messages: "ckpt.pt: ckpt/data.pkl" */
     int torch;               /* GLOBAL / REDUCE / BINPERSID allowed (ckpt), or not (meta.pkl) */
     pk_value *val;
     pk_cell *cell;
     uint32_t *stack, *marks, *memo;
-    uint32_t n_val, n_cell, sp, n_marks, cap, memo_next;
+    char *pool;
+    pk_counts cap;
+    uint32_t n_val, n_cell, sp, n_marks, n_memo, memo_next;
+    uint64_t pool_used;
     int memo_mode;           /* 0 none yet, 1 BINPUT, 2 MEMOIZE: a pickle uses one */
     uint32_t root;
 } pk_vm;
 
-/* Scratch pk_run needs for a pickle of n bytes (an upper bound: every object,
- * cell, stack slot and memo entry costs at least one byte of pickle). */
-size_t pk_vm_bytes(size_t n);
-/* Runs the pickle to STOP; vm->root is the result. */
-kvgpt_status pk_run(pk_vm *vm, const void *pickle, size_t n, int torch, const char *what, void *scratch,
-                    size_t scratch_bytes, kvgpt_error *err);
+/* Scratch pk_run needs for these limits (the read window included); 0 when
+ * the sum overflows. */
+size_t pk_vm_bytes(const pk_counts *cap);
+/* Runs the pickle (n bytes at off in f, read through a window) to STOP;
+ * vm->root is the result. More of anything than cap allows is refused. */
+kvgpt_status pk_run(pk_vm *vm, lf_file *f, uint64_t off, uint64_t n, int torch, const char *what,
+                    const pk_counts *cap, void *scratch, size_t scratch_bytes, kvgpt_error *err);
 /* The value of key in a dict (the last one set, as Python does); PK_NIL when absent. */
 uint32_t pk_dict_get(const pk_vm *vm, uint32_t dict, const char *key);
 /* Item i of a tuple or list; PK_NIL when out of range. */
 uint32_t pk_item(const pk_vm *vm, uint32_t seq, uint32_t i);
 int pk_str_eq(const pk_vm *vm, uint32_t v, const char *s);
+/* The bytes of a STR value; NULL when it was too long to keep (or is not a STR). */
+const char *pk_str(const pk_vm *vm, uint32_t v, size_t *len);
 /* Bytes per element of a storage kind; 0 when g is not one. */
 size_t pk_storage_size(pk_global g);
 const char *pk_global_name(pk_global g);
 
-/* Reads the scalar entries of root["model_args"] by streaming the pickle from
- * the file (at off, n bytes) with a fixed, small state: no memory taken. The
- * interpreter runs the same checks; this only answers the plan's question. */
+/* Reads root[dict_key][keys[i]] for each of the n_keys keys (scalars) by
+ * streaming the pickle from the file (at off, n bytes) with a fixed state of
+ * about 10 KiB on the stack, and counts what pk_run will need for it (*need).
+ * Linear in n: at most 1 + PK_RESOLVE_DEPTH passes over the pickle. The
+ * interpreter runs the full checks; this answers the plan's questions. */
 typedef struct {
-    char key[32];
+    int present;             /* the key is in the dict */
     pk_type type;            /* NONE, BOOL, INT, FLOAT; STR and containers are reported as PK_TUPLE */
     int64_t i;
     double f;
 } pk_arg;
-#define PK_MAX_ARGS 64
+#define PK_MAX_ARGS 32         /* entries of the dict kept (more: refused; nanoGPT's has 7) */
+#define PK_RESOLVE_DEPTH 4     /* memo references followed (a chain of copies is cut there) */
 kvgpt_status pk_scan_args(lf_file *f, uint64_t off, uint64_t n, const char *what, const char *dict_key,
-                          pk_arg *args, int *n_args, kvgpt_error *err);
+                          const char *const *keys, int n_keys, pk_arg *args, pk_counts *need, kvgpt_error *err);
 
 #endif

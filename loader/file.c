@@ -11,6 +11,8 @@
 
 kvgpt_status lf_join(char *out, size_t cap, const char *dir, const char *name, kvgpt_error *err)
 {
+    /* "" would make "/name": a file at the root, never what was meant. */
+    if (!dir || !*dir) return kv_fail(err, KVGPT_ERR_ARG, "no folder given for %s (an empty name)", name);
     int n = snprintf(out, cap, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= cap) return kv_fail(err, KVGPT_ERR_ARG, "%s/%s: path too long", dir, name);
     return KVGPT_OK;
@@ -18,15 +20,24 @@ kvgpt_status lf_join(char *out, size_t cap, const char *dir, const char *name, k
 
 int lf_exists(const char *path)
 {
+    /* Whatever it is: a folder, FIFO or device where a file belongs is
+     * reported by lf_open / lf_size, not taken for a missing file. */
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return path && *path && stat(path, &st) == 0;
+}
+
+static const char *kind_of(mode_t m)
+{
+    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a file";
 }
 
 kvgpt_status lf_size(const char *path, uint64_t *size, kvgpt_error *err)
 {
     struct stat st;
     if (stat(path, &st) != 0) return kv_fail(err, KVGPT_ERR_IO, "%s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return kv_fail(err, KVGPT_ERR_IO, "%s: not a regular file", path);
+    if (!S_ISREG(st.st_mode))
+        return kv_fail(err, KVGPT_ERR_IO, "%s: not a regular file (%s)", path, kind_of(st.st_mode));
     *size = (uint64_t)st.st_size;
     return KVGPT_OK;
 }
@@ -34,12 +45,26 @@ kvgpt_status lf_size(const char *path, uint64_t *size, kvgpt_error *err)
 kvgpt_status lf_open(lf_file *f, const char *path, kvgpt_error *err)
 {
     f->fd = -1;
-    int n = snprintf(f->path, sizeof f->path, "%s", path);
-    if (n < 0 || (size_t)n >= sizeof f->path) return kv_fail(err, KVGPT_ERR_ARG, "%s: path too long", path);
-    kvgpt_status s = lf_size(path, &f->size, err);
-    if (s) return s;
-    f->fd = open(path, O_RDONLY);
-    if (f->fd < 0) return kv_fail(err, KVGPT_ERR_IO, "%s: %s", path, strerror(errno));
+    f->size = 0;
+    f->n_reads = f->bytes_read = 0;
+    f->path = path ? path : "";
+    if (!path || !*path) return kv_fail(err, KVGPT_ERR_ARG, "an empty file name");
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; fstat on what was
+     * opened (not a stat before) decides, so nothing can be swapped in between. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return kv_fail(err, KVGPT_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return kv_fail(err, KVGPT_ERR_IO, "%s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return kv_fail(err, KVGPT_ERR_IO, "%s: not a regular file (%s)", path, kind_of(st.st_mode));
+    }
+    f->fd = fd;
+    f->size = (uint64_t)st.st_size;
     return KVGPT_OK;
 }
 
@@ -49,6 +74,8 @@ kvgpt_status lf_read(lf_file *f, uint64_t off, void *buf, size_t n, kvgpt_error 
         return kv_fail(err, KVGPT_ERR_IO, "%s: truncated: wants bytes %llu..%llu of a %llu-byte file", f->path,
                        (unsigned long long)off, (unsigned long long)(off + n), (unsigned long long)f->size);
     unsigned char *p = buf;
+    f->n_reads++;
+    f->bytes_read += n;
     while (n) {
         ssize_t got = pread(f->fd, p, n > (1u << 30) ? (1u << 30) : n, (off_t)off);
         if (got < 0 && errno == EINTR) continue;

@@ -271,29 +271,18 @@ int json_line(const json_reader *r)
     return line;
 }
 
-int json_span_eq(json_span s, const char *lit)
+static int utf8_of(uint32_t cp, unsigned char *b)
 {
-    size_t n = strlen(lit);
-    return s.len == n && memcmp(s.p, lit, n) == 0;
-}
-
-static int put_utf8(char *out, size_t cap, size_t *o, uint32_t cp)
-{
-    unsigned char b[4];
-    size_t n;
-    if (cp < 0x80) { b[0] = (unsigned char)cp; n = 1; }
-    else if (cp < 0x800) { b[0] = (unsigned char)(0xC0 | (cp >> 6)); b[1] = (unsigned char)(0x80 | (cp & 0x3F)); n = 2; }
-    else if (cp < 0x10000) {
+    if (cp < 0x80) { b[0] = (unsigned char)cp; return 1; }
+    if (cp < 0x800) { b[0] = (unsigned char)(0xC0 | (cp >> 6)); b[1] = (unsigned char)(0x80 | (cp & 0x3F)); return 2; }
+    if (cp < 0x10000) {
         b[0] = (unsigned char)(0xE0 | (cp >> 12)); b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (unsigned char)(0x80 | (cp & 0x3F)); n = 3;
-    } else {
-        b[0] = (unsigned char)(0xF0 | (cp >> 18)); b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-        b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F)); b[3] = (unsigned char)(0x80 | (cp & 0x3F)); n = 4;
+        b[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
     }
-    if (*o + n > cap) return 0;
-    memcpy(out + *o, b, n);
-    *o += n;
-    return 1;
+    b[0] = (unsigned char)(0xF0 | (cp >> 18)); b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+    b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F)); b[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
 }
 
 static int hex4(const char *p, uint32_t *v)
@@ -307,50 +296,81 @@ static int hex4(const char *p, uint32_t *v)
     return 1;
 }
 
+/* The next decoded piece of a string span at *p: one raw byte, or the
+ * UTF-8 of one escape (surrogate pairs joined). Returns its length (1..4),
+ * 0 at the end, -1 when the span is malformed. */
+static int next_piece(const char **p, const char *e, unsigned char out[4])
+{
+    if (*p >= e) return 0;
+    if (**p != '\\') {
+        out[0] = (unsigned char)*(*p)++;
+        return 1;
+    }
+    if (e - *p < 2) return -1;
+    char c = (*p)[1];
+    *p += 2;
+    switch (c) {
+    case '"': out[0] = '"'; return 1;
+    case '\\': out[0] = '\\'; return 1;
+    case '/': out[0] = '/'; return 1;
+    case 'b': out[0] = '\b'; return 1;
+    case 'f': out[0] = '\f'; return 1;
+    case 'n': out[0] = '\n'; return 1;
+    case 'r': out[0] = '\r'; return 1;
+    case 't': out[0] = '\t'; return 1;
+    case 'u': break;
+    default: return -1;
+    }
+    uint32_t cp;
+    if (e - *p < 4 || !hex4(*p, &cp)) return -1;
+    *p += 4;
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        uint32_t lo;
+        /* A lone high surrogate cannot be UTF-8; JSON from Python never has one. */
+        if (e - *p < 6 || (*p)[0] != '\\' || (*p)[1] != 'u' || !hex4(*p + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+            return -1;
+        *p += 6;
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+    } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+        return -1;
+    }
+    return utf8_of(cp, out);
+}
+
+int json_span_eq(json_span s, const char *lit)
+{
+    /* Compared as decoded: "n_l\u0061yer" is n_layer, "gelu\u0000x" is not gelu. */
+    const char *p = s.p, *e = s.p + s.len;
+    const unsigned char *l = (const unsigned char *)lit;
+    unsigned char b[4];
+    int n;
+    while ((n = next_piece(&p, e, b)) > 0) {
+        for (int i = 0; i < n; i++, l++)
+            if (*l == 0 || *l != b[i]) return 0;
+    }
+    return n == 0 && *l == 0;
+}
+
 long json_unescape(json_span s, char *out, size_t cap)
 {
-    size_t o = 0;
     const char *p = s.p, *e = s.p + s.len;
-    while (p < e) {
-        if (*p != '\\') {
-            if (o >= cap) return -1;
-            out[o++] = *p++;
-            continue;
-        }
-        if (e - p < 2) return -1;
-        char c = p[1];
-        p += 2;
-        char lit = 0;
-        switch (c) {
-        case '"': lit = '"'; break;
-        case '\\': lit = '\\'; break;
-        case '/': lit = '/'; break;
-        case 'b': lit = '\b'; break;
-        case 'f': lit = '\f'; break;
-        case 'n': lit = '\n'; break;
-        case 'r': lit = '\r'; break;
-        case 't': lit = '\t'; break;
-        case 'u': {
-            uint32_t cp;
-            if (e - p < 4 || !hex4(p, &cp)) return -1;
-            p += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                uint32_t lo;
-                /* A lone high surrogate cannot be UTF-8; JSON from Python never has one. */
-                if (e - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-                    return -1;
-                p += 6;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                return -1;
-            }
-            if (!put_utf8(out, cap, &o, cp)) return -1;
-            continue;
-        }
-        default: return -1;
-        }
-        if (o >= cap) return -1;
-        out[o++] = lit;
+    unsigned char b[4];
+    size_t o = 0;
+    int n;
+    while ((n = next_piece(&p, e, b)) > 0) {
+        if ((size_t)n > cap - o) return -1;
+        memcpy(out + o, b, (size_t)n);
+        o += (size_t)n;
     }
-    return (long)o;
+    return n < 0 ? -1 : (long)o;
+}
+
+long json_unescaped_len(json_span s)
+{
+    const char *p = s.p, *e = s.p + s.len;
+    unsigned char b[4];
+    size_t o = 0;
+    int n;
+    while ((n = next_piece(&p, e, b)) > 0) o += (size_t)n;
+    return n < 0 ? -1 : (long)o;
 }

@@ -4,7 +4,7 @@
  * hostile input of any size: every read is bounded by `end`, nesting is
  * limited (JSON_MAX_DEPTH), numbers are range-checked by the caller's getter.
  * Strings come back as raw spans (escapes intact); json_unescape() decodes a
- * span into a caller buffer.
+ * span into a caller buffer, json_span_eq() compares one as decoded.
  *
  * Typical use:
  *   json_reader r; json_init(&r, buf, len);
@@ -69,11 +69,15 @@ size_t json_offset(const json_reader *r);
 /* 1-based line of the cursor, for messages. */
 int json_line(const json_reader *r);
 
+/* 1 when the string span, decoded, is exactly lit (escapes are decoded:
+ * "n_l\u0061yer" equals "n_layer"; "gelu\u0000x" does not equal "gelu"). */
 int json_span_eq(json_span s, const char *lit);
 /* Decodes escapes (\uXXXX with surrogate pairs → UTF-8) of a string span into
  * out (at most cap bytes). Returns the decoded length, or -1 when the span is
  * malformed or does not fit. Decoded text may contain NUL bytes. */
 long json_unescape(json_span s, char *out, size_t cap);
 /* Upper bound of json_unescape's output for a span: s.len. */
+/* The decoded length of a span, or -1 when it is malformed. */
+long json_unescaped_len(json_span s);
 
 #endif

@@ -14,14 +14,18 @@
 typedef struct {
     int fd;
     uint64_t size;
-    char path[LOADER_PATH_MAX];
+    const char *path;        /* the caller's string, for messages: it must outlive the file */
+    uint64_t n_reads, bytes_read;   /* what lf_read did: tests hold the readers to linear work */
 } lf_file;
 
 /* dir/name into out; KVGPT_ERR_ARG when too long. */
 kvgpt_status lf_join(char *out, size_t cap, const char *dir, const char *name, kvgpt_error *err);
+/* 1 when something (of any kind) is at path: a folder or FIFO where a file
+ * belongs is then refused by lf_size / lf_open with a message saying so. */
 int lf_exists(const char *path);
 /* Size of a regular file; KVGPT_ERR_IO when it is missing or not a file. */
 kvgpt_status lf_size(const char *path, uint64_t *size, kvgpt_error *err);
+/* Opens a regular file (never waits on a FIFO); f->path keeps the pointer. */
 kvgpt_status lf_open(lf_file *f, const char *path, kvgpt_error *err);
 /* Reads exactly n bytes at off; KVGPT_ERR_IO (with "truncated" when the file is short). */
 kvgpt_status lf_read(lf_file *f, uint64_t off, void *buf, size_t n, kvgpt_error *err);
@@ -53,13 +57,27 @@ typedef struct {
     int ndim;
     int64_t shape[ST_MAX_DIMS];
     uint64_t begin, end;     /* byte offsets in the data section */
+    uint32_t storage;        /* ckpt.pt: the storage record it lies in (its CRC-32 is checked as it is read) */
 } st_tensor;
+
+/* What a pickle interpreter run needs (loader/ckpt.h): ckpt_open counts it
+ * for ckpt.pt's data.pkl; meta.pkl's is bounded by the vocabulary size. */
+typedef struct {
+    uint64_t values, cells, stack, marks, memo, pool;
+    uint64_t persids;        /* storages the pickle names (BINPERSID), repeats included */
+    uint64_t dict_items;     /* keys and values set into dicts (a tensor table has at most half as many rows) */
+} pk_counts;
 
 typedef struct {
     lf_file file;
     uint64_t header_len, data_start;
     st_tensor *tensors;      /* sorted by name */
     size_t n_tensors;
+    /* ckpt.pt only (loader/ckpt.c): what ckpt_open counted for ckpt_parse, and
+     * the storages' CRC-32 state in ckpt_parse's scratch. NULL for safetensors. */
+    pk_counts pk;
+    uint64_t storages;
+    struct ckpt_reads *ck;
 } st_file;
 
 /* Opens the file and validates the header length; *scratch_bytes is what
@@ -82,3 +100,7 @@ size_t st_dtype_size(st_dtype d);
  * staging for the file's bytes (n * row_len * dtype size). */
 kvgpt_status st_read_rows(st_file *s, const st_tensor *t, size_t r0, size_t n, size_t row_len, float *dst,
                           void *raw, kvgpt_error *err);
+/* After the last st_read_rows: a ckpt.pt storage read only in part so far has
+ * the rest of its CRC-32 checked now (moving on to another storage does the
+ * same). Nothing to do for safetensors. */
+kvgpt_status st_read_done(st_file *s, kvgpt_error *err);

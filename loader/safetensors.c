@@ -3,6 +3,7 @@
  * data. Every entry is validated against the file before anything trusts it:
  * offsets in range and ordered, no overlaps, size == shape × dtype size. */
 #include "loader/loader.h"
+#include "loader/ckpt.h"
 #include "loader/json.h"
 #include "common/status.h"
 #include "common/sort.h"
@@ -261,6 +262,7 @@ kvgpt_status st_read_rows(st_file *s, const st_tensor *t, size_t r0, size_t n, s
                        t->name);
     void *buf = t->dtype == ST_F32 ? (void *)dst : raw;
     kvgpt_status st = lf_read(&s->file, off, buf, count * es, err);
+    if (!st && s->ck) st = ckpt_check_read(s, t, off, buf, count * es, err);
     if (st) return st;
     /* Little-endian files on a little-endian host (x86-64, arm64). */
     const uint16_t *h = raw;

@@ -142,7 +142,7 @@ kvgpt_status model_tokenizer_paths(const char *dir, char *a, char *b, size_t cap
     }
     /* A char vocabulary: vocab.json alone. */
     if ((s = lf_join(a, cap, dir, "vocab.json", err))) return s;
-    if (lf_exists(a)) {
+    if (lf_exists(a) && cv_is_char_vocab(a)) {   /* a GPT-2 vocab.json without merges.txt: no tokenizer */
         uint64_t size;
         if ((s = lf_size(a, &size, err))) return s;
         if (size > ((uint64_t)64 << 20))

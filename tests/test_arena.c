@@ -293,7 +293,7 @@ static kvgpt_status open_in(const kvgpt_options *o, size_t misalign, size_t byte
 
 START_TEST(test_exact_caller_memory)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     static const char *const models[] = {"shakespeare_char", "gpt2_tiny_hf"};
     static const size_t misaligns[] = {0, 1, 8, 17, 63};
     for (size_t k = 0; k < 2; k++) {
@@ -346,7 +346,7 @@ END_TEST
 
 START_TEST(test_owned_arena_is_the_plan)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     char dir[4096];
     kvgpt_options o;
     options_for(&o, "gpt2_tiny_hf", dir, sizeof dir);
@@ -382,7 +382,7 @@ START_TEST(test_regions_aligned_disjoint)
         ck_assert_msg(kvgpt_plan_config(&c, &o, &p, &err) == KVGPT_OK, "%s", err.msg);
         check_layout(&p, "gpt2 shape");
     }
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     static const char *const models[] = {"shakespeare_char", "gpt2_tiny_hf"};
     for (int k = 0; k < 2; k++) {
         char dir[4096];
@@ -505,7 +505,7 @@ START_TEST(test_arena_limit)
     o.arena_limit = total;
     ck_assert_int_eq(kvgpt_plan_config(&c, &o, &q, &err), KVGPT_OK);
 
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     char dir[4096];
     options_for(&o, "shakespeare_char", dir, sizeof dir);
     plan_ok(&o, &p);
@@ -663,10 +663,10 @@ static void no_alloc_after_open(const char *rel, int threads, int caller_mem)
 START_TEST(test_no_allocation_after_open)
 {
 #if !COUNTING
-    printf("  built with ASan: allocation counting skipped\n");
+    tf_skip(__func__, "built with ASan, whose allocator cannot be counted");
     return;
 #else
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     /* The counting itself works (or zero would prove nothing). */
     count_start();
     void *volatile p = malloc(10);
@@ -693,7 +693,7 @@ START_TEST(test_failed_open_leaves_nothing)
     return;
 #else
     /* A refused open gives back exactly what it took. */
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     char dir[4096];
     ck_assert_int_eq(tf_tmpdir(dir, sizeof dir), 0);
     ck_assert_int_eq(tf_copy_dir(tf_path("shakespeare_char"), dir), 0);

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "bench/bench.h"
+#include "tests/support/fixtures.h"
 #include "tests/support/suite.h"
 
 START_TEST(probes_measure)
@@ -50,7 +51,7 @@ START_TEST(probes_not_in_library)
     snprintf(lib + dir, sizeof lib - dir, "libkvgpt.a");
     struct stat st;
     if (stat(lib, &st) != 0 || system("command -v nm >/dev/null 2>&1") != 0) {
-        printf("  %s: skipped (no %s or no nm)\n", __func__, lib);
+        tf_skip(__func__, "no libkvgpt.a beside the tool, or no nm");
         return;
     }
     snprintf(cmd, sizeof cmd, "nm -g --defined-only '%s' | grep -q ' kvgpt_open$'", lib);

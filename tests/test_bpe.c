@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tokenizer/bpe.h"
+#include "tests/support/fixtures.h"
 #include "tokenizer/pretok.h"
 
 /* ---- shared state: the real GPT-2 tokenizer, loaded once ----------------- */
@@ -74,7 +75,7 @@ static const bpe_tokenizer *tok(void)
 #define SKIP_WITHOUT_FIXTURES()                                                     \
     do {                                                                            \
         if (!g_have_fixtures) {                                                     \
-            printf("  %s: skipped (no fixtures at %s)\n", __func__, g_fixtures);    \
+            ck_assert_int_eq(tf_need_fixtures(__func__), 0);                        \
             return;                                                                 \
         }                                                                           \
     } while (0)
@@ -437,6 +438,96 @@ START_TEST(test_long_word)
 }
 END_TEST
 
+/* One pre-token hundreds of KB long ('=' * 200000 is one piece): exact while
+ * the work memory holds it, window by window beyond; windows agree with the
+ * whole merge on such runs, and any length encodes (never "needs N bytes"). */
+START_TEST(test_long_piece_windows)
+{
+    size_t len = 200000, i, big = (size_t)12 << 20;
+    unsigned char *s = malloc(big);
+    const char *kinds[5] = {"'=' repeated", "'a' repeated", "random letters", "random digits", "random symbols"};
+    size_t plan_work = (size_t)8 << 20, small = bpe_encode_work_bytes(4096);
+    void *w_exact = malloc(bpe_encode_work_bytes(len)), *w_plan = malloc(plan_work), *w_small = malloc(small);
+    int32_t *a = malloc(sizeof(int32_t) * (len + 1)), *b = malloc(sizeof(int32_t) * (len + 1));
+    kvgpt_error err = {0, ""};
+    SKIP_WITHOUT_FIXTURES();
+    for (int k = 0; k < 5; k++) {
+        int na, nb;
+        for (i = 0; i < len; i++)
+            s[i] = (unsigned char)(k == 0 ? '=' : k == 1 ? 'a' : k == 2 ? 'a' + rnd() % 26 : k == 3 ? '0' + rnd() % 10
+                                                                                           : (unsigned char)"=-+*#!?~"[rnd() % 8]);
+        ck_assert_uint_eq(bpe_pretok_next(s, len, 0), len);
+        ck_assert_int_eq(bpe_encode(tok(), (const char *)s, len, a, (int)len + 1, &na, w_exact,
+                                    bpe_encode_work_bytes(len), &err), KVGPT_OK);
+        /* The plan's 8 MiB of work holds a 200 kB piece whole. */
+        ck_assert_msg(bpe_encode(tok(), (const char *)s, len, b, (int)len + 1, &nb, w_plan, plan_work, &err) ==
+                      KVGPT_OK, "%s: %s", kinds[k], err.msg);
+        ck_assert_msg(na == nb && memcmp(a, b, sizeof(int32_t) * (size_t)na) == 0, "%s: 8 MiB differs", kinds[k]);
+        /* 4 kB windows (about a hundred of them). */
+        ck_assert_msg(bpe_encode(tok(), (const char *)s, len, b, (int)len + 1, &nb, w_small, small, &err) ==
+                      KVGPT_OK, "%s: %s", kinds[k], err.msg);
+        ck_assert_msg(na == nb && memcmp(a, b, sizeof(int32_t) * (size_t)na) == 0, "%s: windows differ", kinds[k]);
+        printf("  200 kB piece, %s: %d tokens, the same whole and in 4 kB windows\n", kinds[k], na);
+    }
+    /* Longer than the plan's work memory holds: windows, spelling it back. */
+    memset(s, '=', big);
+    int32_t *c = malloc(sizeof(int32_t) * (big + 1));
+    int nc;
+    ck_assert_msg(bpe_encode(tok(), (const char *)s, big, c, (int)big + 1, &nc, w_plan, plan_work, &err) == KVGPT_OK,
+                  "%s", err.msg);
+    assert_decodes_to(c, nc, s, big, "12 MiB of '='");
+    free(c);
+    free(s);
+    free(a);
+    free(b);
+    free(w_exact);
+    free(w_plan);
+    free(w_small);
+}
+END_TEST
+
+/* merges.txt with CR (old Mac) or CRLF line ends reads as with LF. */
+START_TEST(test_merges_line_ends)
+{
+    char dir[512], mp[600];
+    size_t n;
+    SKIP_WITHOUT_FIXTURES();
+    char *m = tf_read_file(g_merges, &n);
+    ck_assert_ptr_nonnull(m);
+    char *crlf = malloc(2 * n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m[i] == '\n') crlf[o++] = '\r';
+        crlf[o++] = m[i];
+    }
+    const char *text = "Hello, world! It's 2024 and the merges still read.";
+    int n0, n1;
+    int32_t *want = encode(text, strlen(text), &n0);
+    ck_assert_int_eq(tf_tmpdir(dir, sizeof dir), 0);
+    for (int k = 0; k < 2; k++) {
+        if (k == 0)
+            for (size_t i = 0; i < n; i++) m[i] = m[i] == '\n' ? '\r' : m[i];
+        ck_assert_int_eq(tf_write(dir, "merges.txt", k == 0 ? m : crlf, k == 0 ? n : o), 0);
+        snprintf(mp, sizeof mp, "%s/merges.txt", dir);
+        kvgpt_error err = {0, ""};
+        kvgpt_status st;
+        void *tables, *files;
+        bpe_tokenizer *t = load_exact(g_vocab, mp, 50257, &tables, &files, &err, &st);
+        ck_assert_msg(st == KVGPT_OK, "%s line ends: %s", k == 0 ? "CR" : "CRLF", err.msg);
+        int32_t got[128];
+        ck_assert_int_eq(bpe_encode(t, text, strlen(text), got, 128, &n1, g_work, g_work_bytes, &err), KVGPT_OK);
+        ck_assert_msg(n1 == n0 && memcmp(got, want, sizeof(int32_t) * (size_t)n0) == 0, "%s: encodes differently",
+                      k == 0 ? "CR" : "CRLF");
+        free(tables);
+        unlink(mp);
+    }
+    rmdir(dir);
+    free(want);
+    free(m);
+    free(crlf);
+}
+END_TEST
+
 /* ---- 3. malformed files ----------------------------------------------------- */
 
 static char g_tmp[256];
@@ -718,6 +809,8 @@ int main(void)
     tcase_add_test(tc, test_round_trip_random);
     tcase_add_test(tc, test_merge_matches_reference);
     tcase_add_test(tc, test_long_word);
+    tcase_add_test(tc, test_long_piece_windows);
+    tcase_add_test(tc, test_merges_line_ends);
     tcase_add_test(tc, test_malformed);
     tcase_add_test(tc, test_plan_exact);
     suite_add_tcase(s, tc);

@@ -18,10 +18,7 @@
 
 #define SKIP_WITHOUT_FIXTURES()                                                   \
     do {                                                                          \
-        if (!tf_dir()) {                                                          \
-            printf("  %s: skipped (no fixtures)\n", __func__);                    \
-            return;                                                               \
-        }                                                                         \
+        if (!tf_need_fixtures(__func__)) return;                                  \
     } while (0)
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -114,24 +111,32 @@ static void ck_load(ckimg *im)
     lf_file f;
     zip_dir d;
     zip_entry e;
+    zip_cursor cur;
     kvgpt_error err = {0, ""};
+    unsigned char *buf = malloc(ZIP_BUF_BYTES);
+    char name[ZIP_NAME_MAX + 1];
     ck_assert_int_eq(lf_open(&f, path, &err), KVGPT_OK);
-    ck_assert_msg(zip_dir_read(&f, &d, &err) == KVGPT_OK, "%s", err.msg);
+    ck_assert_msg(zip_dir_read(&f, &d, buf, ZIP_BUF_BYTES, &err) == KVGPT_OK, "%s", err.msg);
     im->cd_off = d.cd_off;
     im->cd_size = d.cd_size;
     im->n_entries = d.n_entries;
-    uint64_t pos = d.cd_off;
+    zip_cursor_init(&cur, &f, &d, buf, ZIP_BUF_BYTES);
     im->pkl_len = 0;
     for (uint64_t i = 0; i < d.n_entries; i++) {
-        uint64_t at = pos;
-        ck_assert_msg(zip_next(&f, &d, &pos, &e, &err) == KVGPT_OK, "%s", err.msg);
-        if (strcmp(e.name, "ckpt/data.pkl") == 0) {
-            ck_assert_int_eq(zip_data_off(&f, &d, &e, &im->pkl_off, &err), KVGPT_OK);
+        uint64_t at = cur.pos;
+        ck_assert_msg(zip_next(&cur, &e, &err) == KVGPT_OK, "%s", err.msg);
+        if (e.name_len == 13 && memcmp(e.name, "ckpt/data.pkl", 13) == 0) {
             im->pkl_len = e.size;
             im->crc_at = at + 16;
+            memcpy(name, e.name, e.name_len);
+            e.name = name;
+            unsigned char *local = malloc(ZIP_BUF_BYTES);
+            ck_assert_int_eq(zip_data_off(&f, &d, &e, local, ZIP_BUF_BYTES, &im->pkl_off, &err), KVGPT_OK);
+            free(local);
         }
     }
     lf_close(&f);
+    free(buf);
     ck_assert_msg(im->pkl_len > 0, "no ckpt/data.pkl in the fixture");
 }
 
@@ -151,9 +156,15 @@ static void put64(unsigned char *p, uint64_t v)
     for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
+/* A consistent edit of data.pkl: the directory's CRC-32 and the data
+ * descriptor torch writes after the bytes both follow it. */
 static void ck_fix_crc(ckimg *im)
 {
-    put32(im->b + im->crc_at, zip_crc32(0, im->b + im->pkl_off, (size_t)im->pkl_len));
+    uint32_t crc = zip_crc32(0, im->b + im->pkl_off, (size_t)im->pkl_len);
+    unsigned char *dd = im->b + im->pkl_off + im->pkl_len;
+    put32(im->b + im->crc_at, crc);
+    ck_assert_msg(dd[0] == 'P' && dd[1] == 'K' && dd[2] == 7 && dd[3] == 8, "no data descriptor after data.pkl");
+    put32(dd + 4, crc);
 }
 
 /* Offset in the file of the first occurrence of pat inside data.pkl. */

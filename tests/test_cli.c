@@ -26,7 +26,7 @@ static int count(const char *s, const char *needle)
 
 START_TEST(sample_stdout_is_only_samples)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     char args[4096], *out, *err;
     snprintf(args, sizeof args, "sample --model %s --start ROMEO: --num_samples 3 --max_new_tokens 30 --seed 7",
              tf_path("shakespeare_char"));
@@ -44,7 +44,7 @@ END_TEST
 
 START_TEST(batched_prints_what_sequential_prints)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     char args[4096], *a, *b, *ea, *eb;
     const char *common = "--num_samples 4 --max_new_tokens 100 --seed 3 --window shift";
     snprintf(args, sizeof args, "sample --model %s %s", tf_path("shakespeare_char"), common);
@@ -66,7 +66,7 @@ END_TEST
 
 START_TEST(ids_without_tokenizer)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     char dir[4096], args[8192], *out, *err;
     ck_assert_int_eq(tf_tmpdir(dir, sizeof dir), 0);
     /* The model without its tokenizer files: config + weights only. */
@@ -103,7 +103,7 @@ END_TEST
 /* Each bad invocation: exit 1 or 2, one line on stderr, nothing on stdout. */
 START_TEST(bad_options)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     const char *m = tf_path("shakespeare_char");
     const char *cases[][2] = {
         {"sample --model %s --temperature -1", "temperature"},
@@ -129,6 +129,13 @@ START_TEST(bad_options)
         {"bench --reps 0%.0s", "reps"},
         {"bench --matrix --tokens 0%.0s", "tokens"},
         {"nonsense %s", "unknown command"},
+        {"sample --model %s --start FILE:/tmp", "FILE:/tmp: a directory"},
+        {"sample --model %s --start FILE:/proc/self/mem", "Input/output error"},
+        {"sample --model %s --temperature 1e39", "finite"},
+        {"encode --model %s < /tmp", "reading standard input failed: Is a directory"},
+        {"sample --model \"\"%.0s", "an empty folder name"},
+        {"budget --model \"\"%.0s", "an empty folder name"},
+        {"bench --out /proc/x/y --shapes gpt2 --tokens 1 --reps 1%.0s", "--out /proc/x/y"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char args[4096], *out, *err;
@@ -145,10 +152,99 @@ START_TEST(bad_options)
 }
 END_TEST
 
+/* Runs a shell line (the tool is $T); stderr into *err; returns the exit status. */
+static int sh_err(const char *line, char **err)
+{
+    char cmd[8600], *out;
+    snprintf(cmd, sizeof cmd, "{ T='%s'; %s; }", tr_tool(), line);   /* its own redirections inside */
+    int st = tr_run(cmd, &out, err);
+    free(out);
+    return st;
+}
+
+/* Output that cannot be written (a full disk, a closed stdout) is an error
+ * with a message, never exit 0. */
+START_TEST(output_errors)
+{
+    if (!tf_need_fixtures(__func__)) return;
+    const char *m = tf_path("shakespeare_char");
+    const char *cmds[] = {
+        "$T sample --model %s --start-ids 1 --num_samples 2 --max_new_tokens 5",
+        "echo hello | $T encode --model %s",
+        "echo 1 2 3 | $T decode --model %s",
+        "$T logits --model %s --ids 1,2",
+        "$T budget --model %s",
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        for (int closed = 0; closed < 2; closed++) {
+            char line[4096], *err;
+            int n = snprintf(line, sizeof line, cmds[i], m);
+            snprintf(line + n, sizeof line - (size_t)n, "%s", closed ? " >&-" : " > /dev/full");
+            int rc = sh_err(line, &err);
+            ck_assert_msg(rc == 1, "`%s` exited %d: %s", line, rc, err);
+            ck_assert_msg(strstr(err, closed ? "standard output is closed" : "writing standard output failed"),
+                          "`%s`: %s", line, err);
+            free(err);
+        }
+    }
+}
+END_TEST
+
+START_TEST(numbers_and_ids)
+{
+    if (!tf_need_fixtures(__func__)) return;
+    char line[4096], *err;
+    const char *m = tf_path("shakespeare_char");
+    /* A float that underflows is still a number (tiny: greedy in effect). */
+    snprintf(line, sizeof line, "$T sample --model %s --start-ids 1 --num_samples 1 --max_new_tokens 3 "
+             "--temperature 1e-38 > /dev/null", m);
+    ck_assert_msg(sh_err(line, &err) == 0, "%s", err);
+    free(err);
+    /* An id past int64: said to be out of range, not reported as 9223372036854775807. */
+    snprintf(line, sizeof line, "echo 99999999999999999999 | $T decode --model %s > /dev/null", m);
+    ck_assert_int_eq(sh_err(line, &err), 1);
+    ck_assert_msg(strstr(err, "token id 99999999999999999999 is out of range") && !strstr(err, "922337"), "%s", err);
+    free(err);
+    snprintf(line, sizeof line, "$T sample --model %s --start-ids 99999999999999999999 > /dev/null", m);
+    ck_assert_int_eq(sh_err(line, &err), 1);
+    ck_assert_msg(strstr(err, "token id 99999999999999999999 is out of range"), "%s", err);
+    free(err);
+}
+END_TEST
+
+/* A GPT-2 folder whose merges.txt is missing: ids still work, text says what is missing. */
+START_TEST(missing_merges)
+{
+    if (!tf_need_fixtures(__func__)) return;
+    char dir[4096], line[8192], *err;
+    ck_assert_int_eq(tf_tmpdir(dir, sizeof dir), 0);
+    const char *names[] = {"config.json", "model.safetensors", "vocab.json"};
+    for (int i = 0; i < 3; i++) {
+        char p[4200];
+        size_t len;
+        snprintf(p, sizeof p, "%s/%s", tf_path("gpt2_tiny_hf"), names[i]);
+        char *data = tf_read_file(p, &len);
+        ck_assert_ptr_nonnull(data);
+        ck_assert_int_eq(tf_write(dir, names[i], data, len), 0);
+        free(data);
+    }
+    snprintf(line, sizeof line, "$T sample --model %s --start-ids 50256 --num_samples 1 --max_new_tokens 3 > /dev/null",
+             dir);
+    ck_assert_msg(sh_err(line, &err) == 0, "--start-ids blocked: %s", err);
+    free(err);
+    snprintf(line, sizeof line, "$T sample --model %s --start hello > /dev/null", dir);
+    ck_assert_int_eq(sh_err(line, &err), 1);
+    ck_assert_msg(strstr(err, "vocab.json but no merges.txt"), "%s", err);
+    free(err);
+    snprintf(line, sizeof line, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(line), 0);
+}
+END_TEST
+
 /* `kvgpt logits --compare`: the checker cuda/accept.sh uses for CPU-vs-GPU parity. */
 START_TEST(logits_compare)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     char dir[4096], file[4200], args[8192], *out, *err;
     ck_assert_int_eq(tf_tmpdir(dir, sizeof dir), 0);
     snprintf(file, sizeof file, "%s/logits.f32", dir);
@@ -195,6 +291,9 @@ int main(void)
     tcase_add_test(tc, batched_prints_what_sequential_prints);
     tcase_add_test(tc, ids_without_tokenizer);
     tcase_add_test(tc, bad_options);
+    tcase_add_test(tc, output_errors);
+    tcase_add_test(tc, numbers_and_ids);
+    tcase_add_test(tc, missing_merges);
     tcase_add_test(tc, logits_compare);
     suite_add_tcase(s, tc);
     return tf_run_suite(s);

@@ -225,13 +225,10 @@ static const kvgpt_region *find_region(const kvgpt_plan *p, const char *name)
 START_TEST(test_no_device_fails_cleanly)
 {
     if (device_count() > 0) {
-        printf("  a CUDA device is present: the no-device checks do not apply, skipped\n");
+        tf_skip(__func__, "a CUDA device is present: the no-device checks do not apply");
         return;
     }
-    if (!tf_dir()) {
-        printf("  fixtures absent, skipped\n");
-        return;
-    }
+    if (!tf_need_fixtures(__func__)) return;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", tf_path("shakespeare_char"));
     kvgpt_options o;
@@ -311,13 +308,10 @@ static void check_none(const char *phase, const run_case *c)
 START_TEST(test_generate_allocates_nothing)
 {
     if (device_count() <= 0) {
-        printf("  no CUDA device: the allocation checks need one, skipped\n");
+        tf_skip(__func__, "no CUDA device: the allocation checks need one");
         return;
     }
-    if (!tf_dir()) {
-        printf("  fixtures absent, skipped\n");
-        return;
-    }
+    if (!tf_need_fixtures(__func__)) return;
 #if COUNT_HOST_ALLOCS
     /* The interposer is live (else the malloc checks below would prove nothing). */
     void *(*volatile mf)(size_t) = malloc;
@@ -394,7 +388,7 @@ END_TEST
 START_TEST(test_replay_and_sampling_allocate_nothing)
 {
     if (device_count() <= 0) {
-        printf("  no CUDA device: the allocation checks need one, skipped\n");
+        tf_skip(__func__, "no CUDA device: the allocation checks need one");
         return;
     }
     enum { C = 64, V = 1000, N = 2 };

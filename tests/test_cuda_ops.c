@@ -22,6 +22,7 @@
 #include "common/half.h"
 #include "ops/ops.h"
 #include "port/port.h"
+#include "tests/support/fixtures.h"
 #include "tests/support/port_rig.h"
 #include "tests/support/suite.h"
 
@@ -813,7 +814,7 @@ START_TEST(test_graphs)
     float *eager = xmalloc(nc * 4);
 
     if (!port_graph_record(R.p, 1)) {
-        printf("  KVGPT_CUDA_GRAPHS=0: graphs are off, graph checks skipped\n");
+        tf_skip(__func__, "KVGPT_CUDA_GRAPHS=0: graphs are off");
         rig_close(&R);
         free(host);
         return;

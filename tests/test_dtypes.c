@@ -67,28 +67,28 @@ static const char *models[] = {"shakespeare_char", "gpt2_tiny_hf"};
 
 START_TEST(weights_bf16)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     check_close(tf_path(models[_i]), KVGPT_DTYPE_BF16, KVGPT_DTYPE_F32, 2e-2, "bf16 weights");
 }
 END_TEST
 
 START_TEST(weights_f16)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     check_close(tf_path(models[_i]), KVGPT_DTYPE_F16, KVGPT_DTYPE_F32, 2e-3, "f16 weights");
 }
 END_TEST
 
 START_TEST(kv_bf16)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     check_close(tf_path(models[_i]), KVGPT_DTYPE_F32, KVGPT_DTYPE_BF16, 2e-2, "bf16 KV cache");
 }
 END_TEST
 
 START_TEST(kv_f16)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     check_close(tf_path(models[_i]), KVGPT_DTYPE_F32, KVGPT_DTYPE_F16, 2e-3, "f16 KV cache");
 }
 END_TEST

@@ -14,10 +14,7 @@
 
 #define SKIP_IF_NO_FIXTURES()                                                  \
     do {                                                                       \
-        if (!tf_dir()) {                                                       \
-            fprintf(stderr, "%s: no fixtures, skipped\n", __func__);           \
-            return;                                                            \
-        }                                                                      \
+        if (!tf_need_fixtures(__func__)) return;                               \
     } while (0)
 
 static int count(const char *s, const char *needle)

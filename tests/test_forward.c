@@ -19,10 +19,7 @@
 /* Loads a reference index; NULL (test skipped) when the fixtures are absent. */
 static int load_ref(const char *rel_json, const char *variant, ref_set *set)
 {
-    if (!tf_dir()) {
-        printf("  %s: fixtures absent, skipped\n", rel_json);
-        return 0;
-    }
+    if (!tf_need_fixtures(rel_json)) return 0;
     char why[512];
     int rc = ref_load(tf_path(rel_json), variant, set, why, sizeof why);
     ck_assert_msg(rc == 0, "%s", why);
@@ -245,7 +242,7 @@ END_TEST
 
 START_TEST(test_forward_bad_arguments)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     kvgpt_model *m;
     open_model("shakespeare_char", KVGPT_GELU_CONFIG, 0, 1, &m);
     int32_t ids[80];

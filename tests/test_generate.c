@@ -54,10 +54,7 @@ static int vocab_of(const kvgpt_model *m) { return kvgpt_model_config(m)->vocab_
 
 #define SKIP_IF_NO_FIXTURES()                                                  \
     do {                                                                       \
-        if (!tf_dir()) {                                                       \
-            fprintf(stderr, "%s: no fixtures, skipped\n", __func__);           \
-            return;                                                            \
-        }                                                                      \
+        if (!tf_need_fixtures(__func__)) return;                               \
     } while (0)
 
 /* ---- collecting tokens through on_token -------------------------------------- */
@@ -702,7 +699,7 @@ static void thread_switches(const char *model)
 {
     kvgpt_model *t1 = open_model(model, 3, 1), *t2 = open_model(model, 3, 2);
     if (!port_governor(t2->port)) {   /* a port without threads (CUDA) has no governor to force */
-        printf("  %s: the %s port has no thread governor: thread-switch checks skipped\n", model, port_name());
+        tf_skip(__func__, "this port has no thread governor (CUDA): nothing to switch");
         kvgpt_close(t1);
         kvgpt_close(t2);
         return;

@@ -23,10 +23,7 @@
 
 #define SKIP_IF_NO_FIXTURES()                                                  \
     do {                                                                       \
-        if (!tf_dir()) {                                                       \
-            fprintf(stderr, "%s: no fixtures, skipped\n", __func__);           \
-            return;                                                            \
-        }                                                                      \
+        if (!tf_need_fixtures(__func__)) return;                               \
     } while (0)
 
 static kvgpt_model *open_dir(const char *dir, int batch, int context)

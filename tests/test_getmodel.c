@@ -183,7 +183,7 @@ static void teardown(void)
 static int skip(const char *test)
 {
     if (have("python3") && have("curl") && have("sha256sum")) return 0;
-    printf("  %s: skipped (needs python3, curl and sha256sum: tools/setup-debian installs them)\n", test);
+    tf_skip(test, "needs python3, curl and sha256sum (tools/setup-debian installs them)");
     return 1;
 }
 

@@ -51,11 +51,11 @@ START_TEST(test_install_and_host)
 {
     struct stat st;
     if (stat("Makefile", &st) != 0 || stat("examples/host.c", &st) != 0 || stat("kvgpt.pc.in", &st) != 0) {
-        printf("  %s: skipped (not run from the repository root)\n", __func__);
+        tf_skip(__func__, "not run from the repository root");
         return;
     }
     if (!have("make") || !have("pkg-config") || !have("cc")) {
-        printf("  %s: skipped (make, pkg-config or cc missing)\n", __func__);
+        tf_skip(__func__, "make, pkg-config or cc missing");
         return;
     }
     ck_assert_int_eq(tf_tmpdir(g_prefix, sizeof g_prefix), 0);
@@ -102,10 +102,7 @@ START_TEST(test_install_and_host)
 
     /* 4. Run it on the fixture model. */
     const char *model = tf_path("shakespeare_char");
-    if (!model) {
-        printf("  %s: host built; run skipped (no fixtures)\n", __func__);
-        return;
-    }
+    if (!tf_need_fixtures(__func__)) return;   /* the host was built; running it needs a model */
     snprintf(cmd, sizeof cmd, "%s/host %s ROMEO: > %s/out.txt 2> %s", g_prefix, model, g_prefix, log);
     rc = sh(cmd);
     char outp[700];

@@ -26,25 +26,10 @@
 
 /* ---- temporary model folders ------------------------------------------- */
 
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        char p[4200];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 /* A fresh copy of a fixture model in a temp folder; 0 (skip) without fixtures. */
 static int copy_model(const char *fixture, char *dir, size_t cap)
 {
-    if (!tf_dir()) return 0;
+    if (!tf_need_fixtures(fixture)) return 0;
     ck_assert_int_eq(tf_tmpdir(dir, cap), 0);
     ck_assert_msg(tf_copy_dir(tf_path(fixture), dir) == 0, "cannot copy %s into %s", fixture, dir);
     return 1;
@@ -155,7 +140,7 @@ START_TEST(test_st_raw)
     expect_open_fails(dir, "model.safetensors", raw_cases[_i].status, raw_cases[_i].phrase);
     printf(" refused\n");
     free(hdr);
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -302,7 +287,7 @@ START_TEST(test_st_entries)
     printf("  safetensors %-28s", entry_cases[_i].name);
     expect_open_fails(dir, "model.safetensors", entry_cases[_i].status, entry_cases[_i].phrase);
     printf(" refused\n");
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -321,7 +306,7 @@ START_TEST(test_st_max_dims)
     ck_assert_int_eq(ts_write_raw(dir, "model.safetensors", strlen(hdr), hdr, strlen(hdr), 4), 0);
     expect_open_fails(dir, "model.safetensors", KVGPT_ERR_ST_TENSOR, "more than 8 dimensions");
     ts_free(&f);
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -410,7 +395,7 @@ START_TEST(test_config)
         ck_assert_int_eq(kvgpt_plan_model(&o, &plan, &err), config_cases[_i].status);
     }
     free(nest);
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -423,19 +408,23 @@ START_TEST(test_config_too_big)
     ck_assert_int_eq(tf_write(dir, "config.json", big, len), 0);
     expect_open_fails(dir, "config.json", KVGPT_ERR_CONFIG, "at most");
     free(big);
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
 /* ---- vocab.json -------------------------------------------------------- */
 
 /* A char vocab of n tokens ("a", "b", ... then "\u00e9"-style escapes). */
+/* A char vocab.json of n tokens U+0100.. (stoi its exact inverse), extra
+ * appended inside itos. */
 static char *char_vocab(int n, const char *extra)
 {
-    size_t cap = 64 + (size_t)n * 16 + strlen(extra);
+    size_t cap = 64 + (size_t)n * 32 + strlen(extra);
     char *b = malloc(cap);
     ck_assert_ptr_nonnull(b);
-    size_t at = (size_t)snprintf(b, cap, "{\"stoi\": {}, \"itos\": [");
+    size_t at = (size_t)snprintf(b, cap, "{\"stoi\": {");
+    for (int i = 0; i < n; i++) at += (size_t)snprintf(b + at, cap - at, "%s\"\\u%04x\": %d", i ? ", " : "", 0x100 + i, i);
+    at += (size_t)snprintf(b + at, cap - at, "}, \"itos\": [");
     for (int i = 0; i < n; i++) at += (size_t)snprintf(b + at, cap - at, "%s\"\\u%04x\"", i ? ", " : "", 0x100 + i);
     snprintf(b + at, cap - at, "%s]}", extra);
     return b;
@@ -473,7 +462,7 @@ START_TEST(test_char_vocab)
     expect_open_fails(dir, "vocab.json", KVGPT_ERR_VOCAB, vocab_cases[_i].phrase);
     printf(" refused\n");
     free(text);
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -497,7 +486,7 @@ START_TEST(test_char_vocab_valid_generated)
     ck_assert(n == 2 && ids[0] == 1 && ids[1] == 0);
     kvgpt_close(m);
     free(text);
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -516,7 +505,7 @@ START_TEST(test_bpe_vocab_broken)
     ck_assert_int_eq(tf_write(dir, "vocab.json", v, len), 0);
     free(v);
     expect_open_fails(dir, "merges.txt", KVGPT_ERR_VOCAB, "merges.txt:2");
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -587,7 +576,7 @@ START_TEST(test_orig_mod_prefix)
     char dir[4096];
     if (!rewrite_model(SC, dir, sizeof dir, "_orig_mod.", NULL, 0)) return;
     logits_vs_reference(dir, SC, 1e-4, "shakespeare_char, _orig_mod. names");
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -599,7 +588,7 @@ START_TEST(test_hf_transformer_prefix)
     char dir[4096];
     if (!rewrite_model(HF, dir, sizeof dir, "transformer.", NULL, 1)) return;
     logits_vs_reference(dir, HF, 1e-4, "gpt2_tiny_hf, transformer. names");
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 
@@ -618,7 +607,7 @@ START_TEST(test_half_dtypes)
         double worst = logits_vs_reference(dir, cases[i].model, cases[i].tol, what);
         /* Not suspiciously exact either: the file really was half precision. */
         ck_assert_msg(worst > 1e-4, "%s matches f32 to %g: was it converted?", what, worst);
-        rm_tree(dir);
+        tf_rm_dir(dir);
     }
 }
 END_TEST
@@ -645,7 +634,7 @@ END_TEST
 
 START_TEST(test_open_bad_options)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", tf_path(SC));
     static const struct { const char *what; int batch, context, wdt, gelu; const char *phrase; } v[] = {
@@ -694,10 +683,7 @@ static const char *tool_path(void)
 {
     const char *t = getenv("KVGPT_TOOL");
     if (!t || !*t) t = "build/cpu/kvgpt";
-    if (access(t, X_OK) != 0) {
-        printf("  %s not built: command checks skipped\n", t);
-        return NULL;
-    }
+    if (access(t, X_OK) != 0) return NULL;
     return t;
 }
 
@@ -728,7 +714,7 @@ static void run_tool(const char *tool, const char *args, run_result *r)
     read_into(p, r->out, sizeof r->out);
     snprintf(p, sizeof p, "%s/err", dir);
     read_into(p, r->err, sizeof r->err);
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 
 static int count_lines(const char *s)
@@ -761,7 +747,11 @@ static void expect_cli_error(const char *tool, const char *cmd, const char *args
 START_TEST(test_cli_bad_input)
 {
     const char *tool = tool_path();
-    if (!tool || !tf_dir()) return;
+    if (!tool) {
+        tf_skip(__func__, "the kvgpt tool is not built (KVGPT_TOOL)");
+        return;
+    }
+    if (!tf_need_fixtures(__func__)) return;
     char sc[4200], args[8400];
     snprintf(sc, sizeof sc, "%s/%s", tf_dir(), SC);
 
@@ -776,7 +766,7 @@ START_TEST(test_cli_bad_input)
     snprintf(args, sizeof args, "--model '%s' --ids -1", sc);
     expect_cli_error(tool, "logits", args, "-1");
     snprintf(args, sizeof args, "--model '%s' --ids 99999999999999999999", sc);
-    expect_cli_error(tool, "logits", args, "token ids");
+    expect_cli_error(tool, "logits", args, "token id 99999999999999999999 is out of range");
     snprintf(args, sizeof args, "--model '%s' --ids 1 --bogus", sc);
     expect_cli_error(tool, "logits", args, "unknown option --bogus");
     snprintf(args, sizeof args, "--model '%s' --ids 1 --threads", sc);
@@ -807,7 +797,11 @@ END_TEST
 START_TEST(test_cli_arena_limit)
 {
     const char *tool = tool_path();
-    if (!tool || !tf_dir()) return;
+    if (!tool) {
+        tf_skip(__func__, "the kvgpt tool is not built (KVGPT_TOOL)");
+        return;
+    }
+    if (!tf_need_fixtures(__func__)) return;
     char args[8400];
     snprintf(args, sizeof args, "--model '%s/%s' --arena-limit 100000", tf_dir(), SC);
     expect_cli_error(tool, "budget", args, "missing");
@@ -841,7 +835,7 @@ START_TEST(test_cli_damaged_model)
     expect_cli_error(tool, "logits", args, "config.json");
     snprintf(args, sizeof args, "--model '%s'", dir);
     expect_cli_error(tool, "budget", args, "config.json");
-    rm_tree(dir);
+    tf_rm_dir(dir);
 }
 END_TEST
 

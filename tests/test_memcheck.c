@@ -27,15 +27,15 @@
 #endif
 
 /* The memcheck tool, or NULL (after saying why) when this build cannot run it. */
-static const char *mc_tool(void)
+static const char *mc_tool(const char *test)
 {
 #ifdef MC_SANITIZED
-    fprintf(stderr, "memcheck: sanitized build: LeakSanitizer is the leak check here; skipped\n");
+    tf_skip(test, "sanitized build: LeakSanitizer is the leak check here");
     return NULL;
 #else
     const char *t = getenv("KVGPT_MEMCHECK_TOOL");
     if (!t || !*t) {
-        fprintf(stderr, "memcheck: KVGPT_MEMCHECK_TOOL is not set (make test sets it): skipped\n");
+        tf_skip(test, "KVGPT_MEMCHECK_TOOL is not set (make test sets it)");
         return NULL;
     }
     ck_assert_msg(access(t, X_OK) == 0, "memcheck tool %s is missing", t);
@@ -80,8 +80,8 @@ static void assert_clean(const char *what, const char *log, int rc, int possible
  * nothing be possibly lost. */
 static void memcheck_sample(const char *fixture, const char *args, const char *leak_kinds, int possible_too)
 {
-    if (!tf_dir()) return;
-    const char *tool = mc_tool();
+    if (!tf_need_fixtures(__func__)) return;
+    const char *tool = mc_tool(__func__);
     if (!tool) return;
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "sample --model %s %s", tf_path(fixture), args);

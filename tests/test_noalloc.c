@@ -382,14 +382,14 @@ static const int32_t BPE_PROMPT[5] = {15496, 11, 616, 3290, 318};   /* "Hello, m
 
 START_TEST(test_generate_char)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     no_alloc_generation("shakespeare_char", CHAR_PROMPT, 6);
 }
 END_TEST
 
 START_TEST(test_generate_bpe)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     no_alloc_generation("gpt2_tiny_hf", BPE_PROMPT, 5);
 }
 END_TEST
@@ -461,14 +461,14 @@ static const char BPE_TEXT[] =
 
 START_TEST(test_calls_char)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     no_alloc_calls("shakespeare_char", CHAR_TEXT);
 }
 END_TEST
 
 START_TEST(test_calls_bpe)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     no_alloc_calls("gpt2_tiny_hf", BPE_TEXT);
 }
 END_TEST
@@ -587,14 +587,14 @@ static void no_alloc_session(const char *name)
 
 START_TEST(test_session_char)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     no_alloc_session("shakespeare_char");
 }
 END_TEST
 
 START_TEST(test_session_bpe)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     no_alloc_session("gpt2_tiny_hf");
 }
 END_TEST

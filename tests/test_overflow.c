@@ -527,6 +527,8 @@ static void replay_file(const char *dir, const char *name, const unsigned char *
         size_t need = 0;
         kvgpt_config c;
         if (!(st = ckpt_open(&s, p1, &need, &c, &err))) {
+            /* What fuzz_ckpt holds it to: scratch in proportion to the file. */
+            ck_assert_msg(need <= ((size_t)256 << 10) + 96 * n, "%s: scratch %zu for %zu bytes", dir, need, n);
             char *mem = malloc(need + 1);
             st = ckpt_parse(&s, mem + 1, need, &err);
             st_close(&s);

@@ -107,7 +107,7 @@ static int expected_shifts(int n, int ctx)
 
 START_TEST(test_soak_shift_20k_deterministic)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     kvgpt_model *m = open_char(1);
     int ctx = kvgpt_model_plan(m)->context;
     ck_assert_int_eq(ctx, 64);
@@ -151,7 +151,7 @@ END_TEST
  * same window gives (greedy, so any drift of the cached K/V shows). */
 START_TEST(test_soak_cache_matches_recompute_across_shifts)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     enum { N = 1000 };
     kvgpt_model *m = open_char(1);
     recorder a = {malloc(N * sizeof(int32_t)), 0, N, 0, 65};
@@ -213,7 +213,7 @@ static int open_fds(void)
 
 START_TEST(test_soak_open_close_1000)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     long page = sysconf(_SC_PAGESIZE);
     /* Warm-up: the first opens set up what stays for the process (the
      * OpenMP runtime, stdio and malloc bookkeeping); measure after them. */

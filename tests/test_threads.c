@@ -107,14 +107,14 @@ static void check_pair(const char *a_model, uint64_t a_seed, const char *b_model
 
 START_TEST(test_two_char_models_in_two_threads)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     check_pair("shakespeare_char", 1, "shakespeare_char", 2);
 }
 END_TEST
 
 START_TEST(test_char_and_bpe_models_in_two_threads)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     check_pair("shakespeare_char", 7, "gpt2_tiny_hf", 7);
 }
 END_TEST
@@ -152,7 +152,7 @@ START_TEST(test_no_writable_globals)
     }
     int rc = pclose(p);
     if (objects == 0) {
-        printf("  %s: skipped (no objdump, or no %s)\n", __func__, lib);
+        tf_skip(__func__, "no objdump, or no library to inspect");
         return;
     }
     (void)rc;
@@ -177,7 +177,7 @@ static int untouched(const unsigned char *b, size_t n, size_t *where)
 
 START_TEST(test_caller_arena_too_small)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     kvgpt_options o;
     kvgpt_options_default(&o);
     o.model_dir = tf_path("shakespeare_char");

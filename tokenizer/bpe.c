@@ -301,7 +301,8 @@ bad_json:
                     r.err ? r.err : "malformed");
 }
 
-/* merges.txt: an optional "#version" first line, then one "A B" per line,
+/* merges.txt: an optional "#version" first line, then one "A B" per line
+ * (LF, CRLF or CR line ends),
  * best (lowest rank) first. The merged bytes are built in scratch (the
  * vocab.json buffer, free by now), leaving the text intact for messages;
  * a token that does not fit scratch is longer than the vocab file, so unknown. */
@@ -314,14 +315,16 @@ static kvgpt_status bpe_parse_merges(bpe_build *b, const char *path, const unsig
     char q1[256], q2[256];
 
     while (pos < size) {
-        const unsigned char *s = text + pos, *e, *sp, *nl = memchr(s, '\n', size - pos);
+        const unsigned char *s = text + pos, *e = s, *sp;
         long la, lb;
         int32_t ia = -1, ib = -1, im;
         size_t n;
-        e = nl ? nl : text + size;
-        pos = (size_t)(e - text) + (nl ? 1 : 0);
+        /* Lines end with LF, CRLF or a lone CR (old Mac files): a raw CR is
+         * never part of a token, whose bytes are spelled as printable characters. */
+        while (e < text + size && *e != '\n' && *e != '\r') e++;
+        pos = (size_t)(e - text);
+        if (pos < size) pos += text[pos] == '\r' && pos + 1 < size && text[pos + 1] == '\n' ? 2 : 1;
         line++;
-        if (e > s && e[-1] == '\r') e--;
         n = (size_t)(e - s);
         if (line == 1 && n >= 8 && memcmp(s, "#version", 8) == 0) continue;
         if (n == 0) {

@@ -1,5 +1,6 @@
 /* tokenizer/charmeta.c — nanoGPT's meta.pkl read as a char vocabulary: the
- * loader's refusing pickle interpreter runs it, this checks what it built
+ * loader's refusing pickle interpreter runs it (streamed from the file, in
+ * memory bounded by the vocabulary's size), this checks what it built
  * (itos and stoi exact inverses, one character per token) and fills the
  * same tables cv_load fills from vocab.json. */
 #include "tokenizer/charvocab.h"
@@ -11,10 +12,22 @@
 
 #define CKPT_MAX_META (16u << 20)
 
+/* What pickle.dump of {'vocab_size': V, 'itos': {id: ch}, 'stoi': {ch: id}}
+ * holds: about 3V objects, 4V dict items, a memo entry per string, batches of
+ * 1000 items on the stack. Anything much larger is not a vocabulary of V. */
+static pk_counts meta_caps(int vocab_size)
+{
+    uint64_t n = 4 * (uint64_t)vocab_size + 1024;
+    pk_counts c = {n, n, n, PK_MAX_MARKS, n, 16 * n, 0, 0};
+    return c;
+}
+
 size_t cv_meta_file_bytes(uint64_t file_size, int vocab_size)
 {
-    if (file_size > CKPT_MAX_META || vocab_size < 0) return 0;
-    return 64 + (size_t)file_size + 64 + pk_vm_bytes((size_t)file_size) + 64 + (size_t)vocab_size * 4;
+    if (file_size > CKPT_MAX_META || vocab_size < 1 || vocab_size > LOADER_MAX_VOCAB) return 0;
+    pk_counts c = meta_caps(vocab_size);
+    size_t vm = pk_vm_bytes(&c);
+    return vm ? 64 + vm + 64 + (size_t)vocab_size * 4 : 0;
 }
 
 static kvgpt_status meta_fail(const char *path, const char *why, kvgpt_error *err)
@@ -50,32 +63,38 @@ static kvgpt_status meta_itos(const pk_vm *vm, uint32_t itos, int V, uint32_t *i
         return meta_fail(path, "no \"itos\" dict", err);
     }
     for (int i = 0; i < V; i++) {
+        size_t len = 0;
         if (ids[i] == PK_NIL)
             return kv_fail(err, KVGPT_ERR_VOCAB, "%s: itos has %d entries but the model's vocab_size is %d", path, n,
                            V);
         if (vm->val[ids[i]].type != PK_STR || vm->val[ids[i]].u.len == 0)
             return kv_fail(err, KVGPT_ERR_CKPT, "%s: itos[%d] is not a non-empty string", path, i);
-        if (!cv_one_char(vm->p + vm->val[ids[i]].a, vm->val[ids[i]].u.len))
+        const char *s = pk_str(vm, ids[i], &len);
+        if (!s || !cv_one_char(s, len))
             return kv_fail(err, KVGPT_ERR_VOCAB, "%s: itos[%d] is not one UTF-8 character", path, i);
     }
     return KVGPT_OK;
 }
 
-/* stoi must be exactly the inverse of itos. */
-static kvgpt_status meta_stoi(const pk_vm *vm, uint32_t stoi, int V, const uint32_t *ids, const char *path,
+/* stoi must be exactly the inverse of itos (v's tables, built): every id once. */
+static kvgpt_status meta_stoi(const pk_vm *vm, uint32_t stoi, const cv_vocab *v, uint32_t *seen, const char *path,
                               kvgpt_error *err)
 {
     if (stoi == PK_NIL || vm->val[stoi].type != PK_DICT) return meta_fail(path, "no \"stoi\" dict", err);
-    if (vm->val[stoi].u.c.n != 2u * (uint32_t)V)
-        return kv_fail(err, KVGPT_ERR_CKPT, "%s: stoi has %u entries, itos %d", path, vm->val[stoi].u.c.n / 2, V);
+    if (vm->val[stoi].u.c.n != 2u * (uint32_t)v->n)
+        return kv_fail(err, KVGPT_ERR_CKPT, "%s: stoi has %u entries, itos %d", path, vm->val[stoi].u.c.n / 2, v->n);
+    memset(seen, 0, (size_t)v->n * sizeof *seen);
     for (uint32_t c = vm->val[stoi].a; c != PK_NIL; c = vm->cell[vm->cell[c].next].next) {
-        const pk_value *k = &vm->val[vm->cell[c].v], *v = &vm->val[vm->cell[vm->cell[c].next].v];
-        if (k->type != PK_STR || v->type != PK_INT || v->u.i < 0 || v->u.i >= V)
+        const pk_value *id = &vm->val[vm->cell[vm->cell[c].next].v];
+        size_t len = 0;
+        const char *s = pk_str(vm, vm->cell[c].v, &len);
+        if (!s || id->type != PK_INT || id->u.i < 0 || id->u.i >= v->n)
             return meta_fail(path, "a stoi entry is not string -> id in range", err);
-        const pk_value *t = &vm->val[ids[v->u.i]];
-        if (t->u.len != k->u.len || memcmp(vm->p + t->a, vm->p + k->a, k->u.len) != 0)
+        if (!cv_one_char(s, len) || cv_find(v, s, len) != id->u.i)
             return kv_fail(err, KVGPT_ERR_CKPT, "%s: stoi maps a string to %lld, whose itos string differs", path,
-                           (long long)v->u.i);
+                           (long long)id->u.i);
+        if (seen[id->u.i]++)
+            return kv_fail(err, KVGPT_ERR_CKPT, "%s: stoi lists id %lld twice", path, (long long)id->u.i);
     }
     return KVGPT_OK;
 }
@@ -93,39 +112,32 @@ kvgpt_status cv_load_meta(cv_vocab *v, const char *path, int vocab_size, void *f
         return kv_fail(err, need ? KVGPT_ERR_VOCAB : KVGPT_ERR_CKPT, need ? "%s: changed size since it was planned"
                        : "%s: too large for a meta.pkl", path);
     }
-    size_t n = (size_t)f.size;
-    uint8_t *buf = (uint8_t *)(((uintptr_t)file_mem + 63) & ~(uintptr_t)63);
-    s = lf_read(&f, 0, buf, n, err);
+    pk_counts caps = meta_caps(vocab_size);
+    size_t vm_bytes = pk_vm_bytes(&caps);
+    char *vm_mem = (char *)(((uintptr_t)file_mem + 63) & ~(uintptr_t)63);
+    uint32_t *ids = (uint32_t *)(void *)(((uintptr_t)(vm_mem + vm_bytes) + 63) & ~(uintptr_t)63);
+    pk_vm vm;
+    s = pk_run(&vm, &f, 0, f.size, 0, path, &caps, vm_mem, vm_bytes, err);
     lf_close(&f);
     if (s) return s;
-    char *vm_mem = (char *)(((uintptr_t)(buf + n) + 63) & ~(uintptr_t)63);
-    uint32_t *ids = (uint32_t *)(void *)(((uintptr_t)(vm_mem + pk_vm_bytes(n)) + 63) & ~(uintptr_t)63);
-    pk_vm vm;
-    if ((s = pk_run(&vm, buf, n, 0, path, vm_mem, pk_vm_bytes(n), err))) return s;
     if (vm.val[vm.root].type != PK_DICT) return meta_fail(path, "not a dict", err);
     uint32_t vs = pk_dict_get(&vm, vm.root, "vocab_size");
     if (vs == PK_NIL || vm.val[vs].type != PK_INT) return meta_fail(path, "no integer \"vocab_size\"", err);
     if (vm.val[vs].u.i != vocab_size)
         return kv_fail(err, KVGPT_ERR_VOCAB, "%s: vocab_size %lld but the model's is %d", path,
                        (long long)vm.val[vs].u.i, vocab_size);
-    if ((s = meta_itos(&vm, pk_dict_get(&vm, vm.root, "itos"), vocab_size, ids, path, err)) ||
-        (s = meta_stoi(&vm, pk_dict_get(&vm, vm.root, "stoi"), vocab_size, ids, path, err)))
-        return s;
+    if ((s = meta_itos(&vm, pk_dict_get(&vm, vm.root, "itos"), vocab_size, ids, path, err))) return s;
 
     /* The same tables cv_load fills from vocab.json. */
-    size_t head = ((size_t)vocab_size + 1) * sizeof(uint32_t), used = 0;
-    v->offsets = table_mem;
-    v->bytes = (char *)table_mem + head;
-    for (int i = 0; i < 256; i++) v->byte_to_id[i] = -1;
+    size_t used = 0;
+    cv_begin(v, f.size, vocab_size, table_mem);
     for (int i = 0; i < vocab_size; i++) {
-        const pk_value *t = &vm.val[ids[i]];
-        if (t->u.len > table_bytes - head - used) return meta_fail(path, "token strings larger than planned", err);
-        v->offsets[i] = (uint32_t)used;
-        memcpy(v->bytes + used, buf + t->a, t->u.len);
-        if (t->u.len == 1) v->byte_to_id[(unsigned char)v->bytes[used]] = (int16_t)(i < 32767 ? i : -1);
-        used += t->u.len;
+        size_t len = 0;
+        const char *t = pk_str(&vm, ids[i], &len);
+        int dup = cv_add(v, i, t, len, &used);
+        if (dup >= 0)
+            return kv_fail(err, KVGPT_ERR_VOCAB, "%s: itos[%d] is the same character as itos[%d]", path, i, dup);
     }
-    v->offsets[vocab_size] = (uint32_t)used;
     v->n = vocab_size;
-    return KVGPT_OK;
+    return meta_stoi(&vm, pk_dict_get(&vm, vm.root, "stoi"), v, ids, path, err);
 }

@@ -2,11 +2,14 @@
 #include "tools/cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int cli_error(const char *cmd, const char *fmt, ...)
 {
@@ -39,15 +42,19 @@ static int parse_value(const char *cmd, const cli_opt *o, const char *v)
         return 0;
     case OPT_INT: {
         long x = strtol(v, &end, 10);
-        if (errno || end == v || *end || x < -2147483647L || x > 2147483647L)
-            return cli_error(cmd, "--%s: \"%s\" is not an integer", o->name, v) + 1;
+        if (end == v || *end) return cli_error(cmd, "--%s: \"%s\" is not an integer", o->name, v) + 1;
+        if (errno == ERANGE || x < -2147483647L || x > 2147483647L)
+            return cli_error(cmd, "--%s: %s is out of range (at most 2147483647 in size)", o->name, v) + 1;
         *(int *)o->dst = (int)x;
         return 0;
     }
     case OPT_FLOAT: {
         float x = strtof(v, &end);
-        if (errno || end == v || *end || !isfinite(x))
-            return cli_error(cmd, "--%s: \"%s\" is not a number", o->name, v) + 1;
+        if (end == v || *end) return cli_error(cmd, "--%s: \"%s\" is not a number", o->name, v) + 1;
+        /* ERANGE also means underflow: 1e-38 is a number (tiny, or 0), 1e39 is too large for a float. */
+        if (!isfinite(x) || (errno == ERANGE && fabsf(x) > 1.0f))
+            return cli_error(cmd, "--%s: %s is not a finite float (its magnitude must be below 3.4e38)", o->name,
+                             v) + 1;
         *(float *)o->dst = x;
         return 0;
     }
@@ -133,8 +140,12 @@ int cli_ids(const char *cmd, const char *s, int32_t *ids, int cap)
         char *end;
         errno = 0;
         long v = strtol(p, &end, 10);
-        if (end == p || errno || v < INT32_MIN || v > INT32_MAX) {
+        if (end == p) {
             cli_error(cmd, "token ids must be integers separated by commas, not \"%s\"", s);
+            return -1;
+        }
+        if (errno == ERANGE || v < INT32_MIN || v > INT32_MAX) {
+            cli_error(cmd, "token id %.*s is out of range", (int)(end - p > 40 ? 40 : end - p), p);
             return -1;
         }
         if (n >= cap) {
@@ -151,4 +162,45 @@ int cli_ids(const char *cmd, const char *s, int32_t *ids, int cap)
     }
     if (n == 0) cli_error(cmd, "no token ids given");
     return n ? n : -1;
+}
+
+int cli_need_model(const char *cmd, const char *model)
+{
+    if (!model) return cli_error(cmd, "--model DIR is required");
+    if (!*model) return cli_error(cmd, "--model: an empty folder name");
+    return 0;
+}
+
+static int exists_in(const char *dir, const char *name)
+{
+    char p[4096];
+    struct stat st;
+    int n = snprintf(p, sizeof p, "%s/%s", dir, name);
+    return n > 0 && (size_t)n < sizeof p && stat(p, &st) == 0;
+}
+
+int cli_no_tokenizer(const char *cmd, const char *dir, const char *instead)
+{
+    static const char *const pairs[2][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
+    for (int i = 0; i < 2; i++)
+        if (exists_in(dir, pairs[i][0]) && !exists_in(dir, pairs[i][1]) && (i == 1 || !exists_in(dir, "meta.pkl")))
+            return cli_error(cmd, "%s has %s but no %s: the GPT-2 tokenizer needs both (a char vocab.json has "
+                             "\"itos\"); %s", dir, pairs[i][0], pairs[i][1], instead);
+    return cli_error(cmd, "%s has no tokenizer files (vocab.json + merges.txt, a char vocab.json, or meta.pkl); %s",
+                     dir, instead);
+}
+
+int cli_stdout_closed(void)
+{
+    if (fcntl(STDOUT_FILENO, F_GETFD) != -1 || errno != EBADF) return 0;
+    fprintf(stderr, "kvgpt: standard output is closed: nowhere to write\n");
+    return 1;
+}
+
+int cli_stdout_done(const char *cmd, int rc)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return rc;
+    cli_error(cmd, "writing standard output failed%s%s", errno ? ": " : "", errno ? strerror(errno) : "");
+    return rc ? rc : 1;
 }

@@ -36,6 +36,18 @@ int cli_on_off(const char *s);
 /* Parses "1,2,3" into ids; returns the count, or -1 with a message. */
 int cli_ids(const char *cmd, const char *s, int32_t *ids, int cap);
 
+/* "--model DIR is required" / "an empty folder name": prints and returns 1; 0 when model is a name. */
+int cli_need_model(const char *cmd, const char *model);
+/* Why a model folder has no tokenizer (a vocab.json without its merges.txt
+ * is named), then what to do instead; returns 1. */
+int cli_no_tokenizer(const char *cmd, const char *dir, const char *instead);
+/* 1 (with a message) when standard output is closed: a file opened later
+ * would take its descriptor and receive the output. */
+int cli_stdout_closed(void);
+/* Flushes stdout; a write error (a full disk, a closed pipe) is reported and
+ * makes the exit status non-zero. Returns the status to exit with. */
+int cli_stdout_done(const char *cmd, int rc);
+
 int cmd_budget(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_synth(int argc, char **argv);

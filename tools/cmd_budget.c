@@ -26,6 +26,7 @@ int cmd_budget(int argc, char **argv)
         return 0;
     }
     if (!model == !shape) return cli_error("budget", "give exactly one of --model DIR or --shape NAME");
+    if (model && cli_need_model("budget", model)) return 1;
     kvgpt_options o;
     kvgpt_options_default(&o);
     o.batch = batch;

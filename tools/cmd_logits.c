@@ -99,7 +99,7 @@ int cmd_logits(int argc, char **argv)
         cli_usage("logits", "Runs the full forward and prints the 5 most likely next tokens.", opts, n);
         return 0;
     }
-    if (!model) return cli_error("logits", "--model DIR is required");
+    if (cli_need_model("logits", model)) return 1;
     if (!ids_s == !text) return cli_error("logits", "give exactly one of --ids or --text");
     int dt = dtype ? cli_dtype(dtype) : KVGPT_DTYPE_F32;
     if (dt < 0) return cli_error("logits", "--dtype must be f32, f16 or bf16, not \"%s\"", dtype);
@@ -123,6 +123,10 @@ int cmd_logits(int argc, char **argv)
     if (s) return cli_status("logits", s, &err);
     int rc = 0;
     float *logits = NULL;
+    if (text && !kvgpt_has_tokenizer(m)) {
+        rc = cli_no_tokenizer("logits", model, "give token ids with --ids");
+        goto done;
+    }
     if (text && (s = kvgpt_encode(m, text, strlen(text), ids, LOGITS_MAX_IDS, &T, &err))) {
         rc = cli_status("logits", s, &err);
         goto done;

@@ -9,9 +9,11 @@
 #include "tools/cli.h"
 #include "tools/sample_out.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define SAMPLE_MAX_PROMPT (1 << 20)
 #define SAMPLE_MAX_BATCH 64
@@ -38,16 +40,27 @@ static kvgpt_status open_batched(kvgpt_options *o, int want, kvgpt_model **m, kv
     return s;
 }
 
-static char *read_prompt_file(const char *path, size_t *len)
+/* The prompt file (a pipe will do, a folder will not); NULL with *why. */
+static char *read_prompt_file(const char *path, size_t *len, const char **why)
 {
+    struct stat st;
     FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
+    if (!f) {
+        *why = strerror(errno);
+        return NULL;
+    }
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        *why = "a directory, not a file";
+        return NULL;
+    }
     char *buf = malloc(SAMPLE_MAX_PROMPT + 1);
     *len = buf ? fread(buf, 1, SAMPLE_MAX_PROMPT + 1, f) : 0;
+    int e = buf && ferror(f) ? errno : 0;
     fclose(f);
-    if (buf && *len > SAMPLE_MAX_PROMPT) {
+    *why = !buf ? "out of memory" : e ? strerror(e) : *len > SAMPLE_MAX_PROMPT ? "prompt file larger than 1 MiB" : NULL;
+    if (*why) {
         free(buf);
-        *len = (size_t)-1;
         return NULL;
     }
     return buf;
@@ -59,13 +72,11 @@ static int prompt_ids(kvgpt_model *m, const sample_args *a, int32_t *ids, int *n
 {
     kvgpt_error err = {0};
     if (a->start_ids) return (*n = cli_ids("sample", a->start_ids, ids, SAMPLE_MAX_PROMPT)) < 0;
-    if (!kvgpt_has_tokenizer(m))
-        return cli_error("sample", "%s has no tokenizer files: give the prompt with --start-ids", a->model);
+    if (!kvgpt_has_tokenizer(m)) return cli_no_tokenizer("sample", a->model, "give the prompt as token ids with --start-ids");
     if (strncmp(a->start, "FILE:", 5) == 0) {
-        *file_text = read_prompt_file(a->start + 5, text_len);
-        if (!*file_text)
-            return cli_error("sample", "%s: %s", a->start + 5,
-                             *text_len == (size_t)-1 ? "prompt file larger than 1 MiB" : "cannot read");
+        const char *why = NULL;
+        *file_text = read_prompt_file(a->start + 5, text_len, &why);
+        if (!*file_text) return cli_error("sample", "--start FILE:%s: %s", a->start + 5, why);
         *text = *file_text;
     } else {
         *text = a->start;
@@ -127,7 +138,7 @@ static int parse_args(int argc, char **argv, sample_args *a)
         cli_usage("sample", "Generates text like nanoGPT's sample.py, with a KV cache.", opts, n_opts);
         return -1;
     }
-    if (!a->model) return cli_error("sample", "--model DIR is required");
+    if (cli_need_model("sample", a->model)) return 1;
     if (a->num_samples < 1) return cli_error("sample", "--num_samples must be at least 1, not %d", a->num_samples);
     if (a->batch < 0 || a->batch > SAMPLE_MAX_BATCH)
         return cli_error("sample", "--batch must be 1..%d, not %d", SAMPLE_MAX_BATCH, a->batch);
@@ -235,7 +246,10 @@ int cmd_sample(int argc, char **argv)
         fprintf(stderr, "kvgpt sample: KV cache speed-up %.2fx (%.1f vs %.1f tok/s); first sample identical: %s\n",
                 (tot_tokens[0] / tot_time[0]) / (tot_tokens[1] / tot_time[1]), tot_tokens[0] / tot_time[0],
                 tot_tokens[1] / tot_time[1], so_compared_equal(&out) ? "yes" : "NO");
-    if (so_write_failed(&out)) rc = cli_error("sample", "writing the samples to stdout failed");
+    if (so_write_failed(&out)) {
+        rc = cli_error("sample", "writing standard output failed: the samples did not all get out");
+        clearerr(stdout);   /* said once (main checks stdout after every command) */
+    }
 done:
     so_free(&out);
     free(prompt);

@@ -2,8 +2,11 @@
  * (ids on stdin → bytes) with a model folder's tokenizer. */
 #include "tools/cli.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define TEXT_MAX_BYTES ((size_t)64 << 20)
 
@@ -21,7 +24,7 @@ static int open_tokenizer(const char *cmd, int argc, char **argv, kvgpt_model **
                                      : "Reads token ids on stdin, writes their bytes on stdout.", opts, 2);
         return -1;
     }
-    if (!model) return cli_error(cmd, "--model DIR is required");
+    if (cli_need_model(cmd, model)) return 1;
     kvgpt_options o;
     kvgpt_options_default(&o);
     o.model_dir = model;
@@ -31,7 +34,7 @@ static int open_tokenizer(const char *cmd, int argc, char **argv, kvgpt_model **
     if (s) return cli_status(cmd, s, &err);
     if (!kvgpt_has_tokenizer(*m)) {
         kvgpt_close(*m);
-        return cli_error(cmd, "%s has no tokenizer files", model);
+        return cli_no_tokenizer(cmd, model, "there is nothing to encode or decode with");
     }
     return 0;
 }
@@ -47,6 +50,7 @@ int cmd_encode(int argc, char **argv)
     int n = 0;
     kvgpt_error err = {0};
     if (!buf) rc = cli_error("encode", "out of memory");
+    else if (ferror(stdin)) rc = cli_error("encode", "reading standard input failed: %s", strerror(errno));
     else if (len > TEXT_MAX_BYTES) rc = cli_error("encode", "input larger than %zu bytes", TEXT_MAX_BYTES);
     else if (!(ids = malloc(sizeof(int32_t) * (len + 1)))) rc = cli_error("encode", "out of memory");
     else {
@@ -61,22 +65,45 @@ int cmd_encode(int argc, char **argv)
     return rc;
 }
 
+/* The next white-space separated word of stdin into w (cap bytes); 0 at the
+ * end of input, -1 when it is longer than cap - 1 bytes. */
+static int next_word(char *w, size_t cap)
+{
+    int c;
+    size_t n = 0;
+    while ((c = getchar()) != EOF && isspace(c)) {}
+    for (; c != EOF && !isspace(c); c = getchar())
+        if (n + 1 < cap) w[n++] = (char)c;
+        else n = cap;
+    if (n == cap) w[cap - 1] = 0;
+    else w[n] = 0;
+    return n == 0 ? 0 : n == cap ? -1 : 1;
+}
+
 int cmd_decode(int argc, char **argv)
 {
     kvgpt_model *m;
     int rc = open_tokenizer("decode", argc, argv, &m);
     if (rc) return rc < 0 ? 0 : rc;
-    long id;
-    int c;
-    while (!rc && (c = scanf("%ld", &id)) == 1) {
+    int vocab = kvgpt_model_config(m)->vocab_size, got;
+    char w[32];
+    while (!rc && (got = next_word(w, sizeof w)) != 0) {
         const char *b;
         size_t n;
-        if (id < 0 || id > 2147483647L || kvgpt_token_bytes(m, (int32_t)id, &b, &n) != KVGPT_OK)
-            rc = cli_error("decode", "token id %ld is not in the vocabulary", id);
+        char *end;
+        errno = 0;
+        long long id = strtoll(w, &end, 10);
+        if (got < 0 || end == w || *end)
+            rc = cli_error("decode", "standard input must hold token ids (integers separated by white space), not "
+                           "\"%s%s\"", w, got < 0 ? "..." : "");
+        else if (errno == ERANGE || id < 0 || id >= vocab)
+            rc = cli_error("decode", "token id %s is out of range (the vocabulary has ids 0..%d)", w, vocab - 1);
+        else if (kvgpt_token_bytes(m, (int32_t)id, &b, &n) != KVGPT_OK)
+            rc = cli_error("decode", "token id %lld has no text (a padding id past the tokenizer's tokens)", id);
         else
             fwrite(b, 1, n, stdout);
     }
-    if (!rc && c != EOF) rc = cli_error("decode", "stdin must hold integers separated by white space");
+    if (!rc && ferror(stdin)) rc = cli_error("decode", "reading standard input failed: %s", strerror(errno));
     kvgpt_close(m);
     return rc;
 }

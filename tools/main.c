@@ -17,9 +17,10 @@ static const struct { const char *name; int (*fn)(int, char **); const char *wha
 
 int main(int argc, char **argv)
 {
+    if (cli_stdout_closed()) return 1;
     if (argc >= 2)
         for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-            if (strcmp(argv[1], cmds[i].name) == 0) return cmds[i].fn(argc - 2, argv + 2);
+            if (strcmp(argv[1], cmds[i].name) == 0) return cli_stdout_done(cmds[i].name, cmds[i].fn(argc - 2, argv + 2));
     int help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0);
     FILE *f = help ? stdout : stderr;
     if (argc >= 2 && !help) {
@@ -28,5 +29,5 @@ int main(int argc, char **argv)
     }
     fprintf(f, "usage: kvgpt COMMAND [options]   (kvgpt COMMAND --help for its options)\n");
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].what);
-    return help ? 0 : 2;
+    return cli_stdout_done("help", help ? 0 : 2);
 }

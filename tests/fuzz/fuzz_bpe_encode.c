@@ -2,8 +2,9 @@
  * bytes with the real GPT-2 tokenizer (the gpt2_tiny_hf fixture, loaded once
  * from $KVGPT_FIXTURES or ../shared/fixtures). Oracles: encoding never fails
  * with enough room, the ids spell the input back byte for byte, a too-small
- * id buffer gives KVGPT_ERR_ARG with the exact count, and too little work
- * memory is refused rather than overrun. Without the fixtures every input is
+ * id buffer gives KVGPT_ERR_ARG with the exact count, and less work memory
+ * than a piece needs either encodes it window by window (spelling it back)
+ * or, below the smallest window, is refused rather than overrun. Without the fixtures every input is
  * a no-op (the target says so once). */
 #include "fuzz_common.h"
 #include "tokenizer/bpe.h"
@@ -33,6 +34,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;   /* tables live until exit: the tokenizer points into them */
 }
 
+/* The ids spell the input back byte for byte. */
+static void check_spells(const int32_t *ids, int n, const uint8_t *data, size_t size, const char *how)
+{
+    size_t at = 0;
+    FZ_CHECK(n >= 0 && (size_t)n <= size && (n > 0) == (size > 0), "%s: %d ids for %zu bytes", how, n, size);
+    for (int i = 0; i < n; i++) {
+        const char *b;
+        size_t bl;
+        FZ_CHECK(ids[i] >= 0 && ids[i] < 50257, "%s: id %d", how, ids[i]);
+        FZ_CHECK(bpe_token_bytes(g_tok, ids[i], &b, &bl) == KVGPT_OK, "%s: id %d has no bytes", how, ids[i]);
+        FZ_CHECK(at + bl <= size && memcmp(b, data + at, bl) == 0, "%s: id %d does not spell byte %zu", how, ids[i],
+                 at);
+        at += bl;
+    }
+    FZ_CHECK(at == size, "%s: ids spell %zu of %zu bytes", how, at, size);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -45,17 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kvgpt_error err = {0, ""};
     kvgpt_status st = bpe_encode(g_tok, (const char *)data, size, ids, cap, &n, work, wb, &err);
     FZ_CHECK(st == KVGPT_OK, "encode of %zu bytes failed: %s", size, err.msg);
-    FZ_CHECK(n >= 0 && (size_t)n <= size && (n > 0) == (size > 0), "%d ids for %zu bytes", n, size);
-    size_t at = 0;
-    for (int i = 0; i < n; i++) {
-        const char *b;
-        size_t bl;
-        FZ_CHECK(ids[i] >= 0 && ids[i] < 50257, "id %d", ids[i]);
-        FZ_CHECK(bpe_token_bytes(g_tok, ids[i], &b, &bl) == KVGPT_OK, "id %d has no bytes", ids[i]);
-        FZ_CHECK(at + bl <= size && memcmp(b, data + at, bl) == 0, "id %d does not spell byte %zu", ids[i], at);
-        at += bl;
-    }
-    FZ_CHECK(at == size, "ids spell %zu of %zu bytes", at, size);
+    check_spells(ids, n, data, size, "whole");
     if (n > 1) {
         /* One id short: refused with the count needed, writing no more than cap. */
         int32_t *few = malloc((size_t)(n - 1) * sizeof(int32_t));
@@ -66,12 +74,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(few);
     }
     if (size > 0) {
-        /* Too little work memory: a clean refusal or success, never an overrun (ASan watches). */
-        size_t small = wb / 3;
-        void *w2 = malloc(small ? small : 1);
-        st = bpe_encode(g_tok, (const char *)data, size, ids, cap, &n, w2, small, &err);
-        if (st) FZ_CHECK(st == KVGPT_ERR_ARG, "small work: status %d: %s", (int)st, err.msg);
-        free(w2);
+        /* Less work memory than a long piece needs: windows (which must spell
+         * the text back) or, below the smallest window, a clean refusal;
+         * never an overrun (ASan watches). */
+        size_t smalls[2] = {wb / 3, bpe_encode_work_bytes(2048)};
+        for (int k = 0; k < 2; k++) {
+            void *w2 = malloc(smalls[k] ? smalls[k] : 1);
+            int32_t *ids2 = malloc((size_t)cap * sizeof(int32_t));
+            int n2 = -1;
+            st = bpe_encode(g_tok, (const char *)data, size, ids2, cap, &n2, w2, smalls[k], &err);
+            if (st) FZ_CHECK(st == KVGPT_ERR_ARG && strstr(err.msg, "work memory"), "small work: status %d: %s",
+                             (int)st, err.msg);
+            else check_spells(ids2, n2, data, size, "windows");
+            free(w2);
+            free(ids2);
+        }
     }
     free(work);
     free(ids);

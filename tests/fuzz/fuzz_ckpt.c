@@ -2,15 +2,17 @@
  * holding a pickle) through ckpt_open + ckpt_parse, then st_find and
  * st_read_rows on every tensor accepted. Two input forms, so that mutations
  * reach the pickle interpreter instead of dying at the CRC check:
- *   - a whole zip: the CRC-32 of every data.pkl entry is recomputed and
- *     patched into the central directory before the file is written;
+ *   - a whole zip: the CRC-32 of every entry is recomputed and patched into
+ *     the directory, local header and data descriptor before the file is
+ *     written;
  *   - 'P', a count k (at most 32), k sizes (2 bytes little-endian), a pickle:
  *     wrapped here into a stored zip of ckpt/data.pkl and storages
  *     ckpt/data/0 .. k-1 of those sizes (the reader wants them exact). Scratch is exactly what ckpt_open
  * asks for, placed off alignment, so ASan sees any byte used past the plan.
- * Oracles: a failure has a status and a message; an accepted table is sorted
- * by name with every range inside the file and bytes = shape × dtype, so
- * reading any accepted tensor succeeds. */
+ * Oracles: a failure has a status and a message; the scratch planned is
+ * bounded by the file (a fixed 256 KiB plus 96 bytes a byte of it); an
+ * accepted table is sorted by name with every range inside the file and
+ * bytes = shape × dtype, so reading any accepted tensor succeeds. */
 #include "fuzz_common.h"
 #include "loader/ckpt.h"
 
@@ -22,19 +24,22 @@ static uint32_t rd32(const uint8_t *p) { return rd16(p) | rd16(p + 2) << 16; }
 static void wr16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void wr32(uint8_t *p, uint32_t v) { wr16(p, v); wr16(p + 2, v >> 16); }
 
-/* Patches the central-directory CRC-32 of each .../data.pkl to match its bytes. */
+/* Patches every entry's CRC-32 to match its bytes (central directory, local
+ * header, data descriptor): mutations then reach the pickle and the reads
+ * instead of dying at the checksums. */
 static void fix_crcs(uint8_t *b, size_t n)
 {
     for (size_t i = 0; i + 46 <= n; i++) {
         if (rd32(b + i) != 0x02014b50u) continue;
-        size_t nl = rd16(b + i + 28), size = rd32(b + i + 20), lho = rd32(b + i + 42);
-        if (i + 46 + nl > n || nl < 9 || memcmp(b + i + 46 + nl - 9, "/data.pkl", 9) != 0) continue;
+        size_t size = rd32(b + i + 20), lho = rd32(b + i + 42);
         if (lho + 30 > n || rd32(b + lho) != 0x04034b50u) continue;
         size_t at = lho + 30 + rd16(b + lho + 26) + rd16(b + lho + 28);
         if (at > n || size > n - at) continue;
         uint32_t crc = zip_crc32(0, b + at, size);
         wr32(b + i + 16, crc);
-        wr32(b + lho + 14, crc);
+        if (rd32(b + lho + 14)) wr32(b + lho + 14, crc);
+        size_t dd = at + size;
+        if ((rd16(b + lho + 6) & 8) && dd + 8 <= n) wr32(b + dd + (rd32(b + dd) == 0x08074b50u ? 4 : 0), crc);
     }
 }
 
@@ -167,6 +172,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     FZ_CHECK(need2 == need, "plan without config %zu, with %zu", need2, need);
+    /* Per pickle byte at most: an object (16), a cell (8), a stack slot (4), a
+     * memo entry (2), a string byte (1), and a table row (112) per 2 bytes of
+     * dict entry; plus the fixed buffers (about 180 KiB). */
+    FZ_CHECK(need <= ((size_t)256 << 10) + 96 * n, "scratch %zu for a %zu-byte file", need, n);
     kvgpt_error e2 = {0, ""};
     FZ_CHECK(loader_check_config(&cfg, "ckpt", &e2) == KVGPT_OK, "model_args accepted but bad: %s", e2.msg);
     char *mem = malloc(need + 1);
@@ -183,6 +192,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             read_tensor(&s, t);
         }
+        kvgpt_error e3 = {0, ""};
+        FZ_CHECK(st_read_done(&s, &e3) == KVGPT_OK, "consistent CRCs, but: %s", e3.msg);
         (void)st_find(&s, "wte.weight");
         (void)st_find(&s, "lm_head.weight");
     }

@@ -1,9 +1,11 @@
 /* tests/fuzz/fuzz_config.c — libFuzzer target: loader_read_config on a
- * folder whose config.json is the input. Oracles: no sanitizer report; a
- * failure has a status and a message; an accepted config passes
- * loader_check_config again and its derived sizes (the ones the plan
- * multiplies) fit in 64 bits. */
+ * folder whose config.json is the input (read through json_stream's small
+ * window). Oracles: no sanitizer report; a failure has a status and a
+ * message; an accepted config is valid JSON to json.c's reader over the whole
+ * text, passes loader_check_config again, and its derived sizes (the ones
+ * the plan multiplies) fit in 64 bits. */
 #include "fuzz_common.h"
+#include "loader/json.h"
 #include "loader/loader.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -19,6 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                  "unexpected status %d: %s", (int)st, err.msg);
         return 0;
     }
+    json_reader r;
+    json_init(&r, (const char *)data, size);
+    FZ_CHECK(json_skip(&r) && json_finish(&r), "accepted, but json.c finds it invalid: %s at byte %zu", r.err,
+             json_offset(&r));
     kvgpt_error err2 = {0, ""};
     st = loader_check_config(&c, "again", &err2);
     FZ_CHECK(st == KVGPT_OK, "accepted config fails its own check: %s", err2.msg);

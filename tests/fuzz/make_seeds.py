@@ -265,6 +265,84 @@ m = bytearray(model_st(0)); m[-40:] = struct.pack('<10f', *([float('nan')] * 5 +
 put('open', 'nan_weights', bytes([0]) + bytes(m))
 put('open', 'wrong_layout', bytes([2]) + model_st(0))
 
+# ---- issue 14's shapes, small: a far memo chain read by many model_args entries past
+# opcodes that build nothing, a list of many None, torch's own zip layout (data
+# descriptors, "FB" padding in the local extra field), a local extra length that moves
+# the data, a directory of many entries; long pre-tokens; CR-only merges; a CJK char
+# vocabulary; escaped config keys and values; numbers at the float limits.
+def far_chain_pickle(frames=0, nones=0, far_args=20):
+    b = bytearray(b'\x80\x02}(')
+    def s(t): t = t.encode(); b.extend(b'X' + struct.pack('<I', len(t)) + t)
+    def glob(m, n): b.extend(b'c' + m.encode() + b'\n' + n.encode() + b'\n')
+    def tensor(key, numel, shape):
+        glob('torch._utils', '_rebuild_tensor_v2'); b.extend(b'((')
+        s('storage'); glob('torch', 'FloatStorage'); s(key); s('cpu'); b.extend(b'K' + bytes([numel]) + b'tQK\0(')
+        for d in shape: b.extend(b'K' + bytes([d]))
+        b.extend(b't(')
+        for d in ([shape[1], 1] if len(shape) == 2 else [1]): b.extend(b'K' + bytes([d]))
+        b.extend(b't\x89}tR')
+    s('model'); glob('collections', 'OrderedDict'); b.extend(b')R(')
+    s('transformer.wte.weight'); tensor('0', 12, [3, 4]); s('transformer.ln_f.weight'); tensor('1', 4, [4]); b.extend(b'u')
+    s('chain'); b.extend(b'](K\x01q\x00h\x00q\x01h\x01q\x02h\x02q\x03e')
+    for _ in range(frames): b.extend(b'\x95' + struct.pack('<Q', 0))
+    if nones: s('junk'); b.extend(b'](' + b'N' * nones + b'e')
+    s('model_args'); b.extend(b'}(')
+    for k, v in (('n_layer', None), ('n_head', 1), ('n_embd', 4), ('block_size', 8), ('vocab_size', 3)):
+        s(k); b.extend(b'h\x03' if v is None else b'K' + bytes([v]))
+    s('bias'); b.extend(b'\x89')
+    for k in range(far_args): s('x%d' % k); b.extend(b'h\x03')
+    b.extend(b'uu.')
+    return bytes(b)
+put('ckpt', 'p14_far_chain', b'P\x02' + struct.pack('<HH', 48, 16) + far_chain_pickle(frames=400))
+put('ckpt', 'p14_many_nones', b'P\x02' + struct.pack('<HH', 48, 16) + far_chain_pickle(nones=3000))
+
+def torch_style_zip(entries, junk=0, extra_of=None):
+    """A stored zip as torch writes it: flag 8 with a data descriptor after each entry, an FB padding record."""
+    out = bytearray(); cd = bytearray()
+    for name, data in entries:
+        nb = name.encode(); crc = zlib.crc32(data)
+        pad = (-(len(out) + 30 + len(nb) + 4)) % 64
+        extra = b'FB' + struct.pack('<H', pad) + b'Z' * pad
+        lho = len(out)
+        out += struct.pack('<IHHHHHIIIHH', 0x04034b50, 0, 0x808, 0, 0, 0, 0, 0, 0, len(nb), len(extra)) + nb + extra
+        out += data + struct.pack('<IIII', 0x08074b50, crc, len(data), len(data))
+        cd += struct.pack('<IHHHHHHIIIHHHHHII', 0x02014b50, 0, 0, 0x808, 0, 0, 0, crc, len(data), len(data), len(nb),
+                          0, 0, 0, 0, 0, lho) + nb
+    for k in range(junk):
+        nb = ('ckpt/junk/%d' % k).encode()
+        cd += struct.pack('<IHHHHHHIIIHHHHHII', 0x02014b50, 0, 0, 0x808, 0, 0, 0, 0, 0, 0, len(nb), 0, 0, 0, 0, 0, 0) + nb
+    n = len(entries) + junk
+    cdo = len(out); out += cd
+    out += struct.pack('<IHHHHIIH', 0x06054b50, 0, 0, n, n, len(cd), cdo, 0)
+    return bytes(out)
+import zlib
+with zipfile.ZipFile(io.BytesIO(tiny_ckpt())) as zf:
+    tiny_entries = [(n, zf.read(n)) for n in zf.namelist()]
+put('ckpt', 'z14_torch_style', torch_style_zip(tiny_entries))
+put('ckpt', 'z14_many_entries', torch_style_zip(tiny_entries, junk=400))
+moved = bytearray(torch_style_zip(tiny_entries + [('ckpt/filler', bytes(range(256)) * 280)]))
+at = moved.find(b'ckpt/data/0') - 30
+moved[at + 28:at + 30] = struct.pack('<H', 0xfff0)
+put('ckpt', 'z14_extra_fff0', bytes(moved))
+
+put('bpe_encode', 'long_equals', b'=' * 3000)
+put('bpe_encode', 'long_letters', bytes(rnd.choice(b'abcdefghijklmnopqrstuvwxyz') for _ in range(3000)))
+put('bpe_encode', 'long_digits_symbols', b'1234567890' * 150 + b'=-+*#!?~' * 190)
+sub = {k: i for k, i in voc.items() if i < 300}
+ms = [m for m in merges if m and all(x in sub for x in m.split(' ')) and ''.join(m.split(' ')) in sub]
+put('bpe_load', 'cr_only', struct.pack('<H', 300) + json.dumps(sub, ensure_ascii=False).encode() + b'\0' +
+    ('#version: 0.2\r' + '\r'.join(ms) + '\r').encode())
+cjk = [chr(0x4E00 + i) for i in range(300)]
+put('charvocab', 'cjk_300', struct.pack('<H', 299) + json.dumps({'stoi': {c: i for i, c in enumerate(cjk)}, 'itos': cjk}).encode())
+put('charvocab', 'dup_char', struct.pack('<H', 3) + '{"stoi":{"a":0,"b":1,"c":2,"d":3},"itos":["a","b","a","d"]}'.encode())
+put('charvocab', 'stoi_dup_id', struct.pack('<H', 2) + '{"stoi":{"a":0,"b":0,"c":2},"itos":["a","b","c"]}'.encode())
+put('config', 'escaped_keys', '{"model_type":"gpt2","n_l\\u0061yer":1,"n_\\u0068ead":1,"n_embd":8,"n_positions":16,'
+    '"vocab_size":300,"activation_function":"gel\\u0075"}')
+put('config', 'nul_in_value', '{"model_type":"gpt2","n_layer":1,"n_head":1,"n_embd":8,"n_positions":16,"vocab_size":300,'
+    '"activation_function":"gelu\\u0000xyz"}')
+put('cli', 'argv_float_limits', '\0'.join(['--temperature', '1e-38', '--top_p=1e-46', '--seed', '99999999999999999999',
+                                          '--start-ids', '99999999999999999999']))
+
 # every regression input is a seed too
 REG = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'regress')
 for name in sorted(os.listdir(REG)) if os.path.isdir(REG) else []:

@@ -8,6 +8,13 @@
 
 /* The fixtures folder, or NULL (with a note on stderr, once) when absent. */
 const char *tf_dir(void);
+/* Marks the running test as skipped: prints "SKIP: test: why", which the
+ * closing line of `make test` counts as skipped rather than passed. The test
+ * then returns without checking anything. */
+void tf_skip(const char *test, const char *why);
+/* For a test that needs the fixtures: 1 when they are here. Else 0 after
+ * tf_skip, or, when KVGPT_REQUIRE_FIXTURES is set (CI has them), a failure. */
+int tf_need_fixtures(const char *test);
 /* tf_dir()/rel into a static buffer (one per call site is fine: copy it if you keep it). */
 const char *tf_path(const char *rel);
 /* Whole file, malloc'd and NUL-terminated; NULL when unreadable. */
@@ -20,5 +27,7 @@ int tf_tmpdir(char *out, size_t cap);
 int tf_write(const char *dir, const char *name, const void *data, size_t len);
 /* Copies a fixture model folder's files into dir (to damage them). */
 int tf_copy_dir(const char *from, const char *to);
+/* Removes a folder of files (a copy made with tf_tmpdir + tf_copy_dir). */
+void tf_rm_dir(const char *dir);
 
 #endif
