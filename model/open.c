@@ -394,6 +394,7 @@ kvgpt_status kvgpt_open(const kvgpt_options *o, void *mem, size_t mem_bytes, kvg
             ld.row_bytes = ld.row_bytes > 64 ? ld.row_bytes - 64 : 0;
             ld.raw = (char *)ld.rows + ld.row_bytes;
             s = load_weights(m, &ld, err);
+            if (!s) s = st_read_done(&ld.st, err);   /* a checkpoint's last storage: the rest of its CRC */
         }
         st_close(&ld.st);
     }

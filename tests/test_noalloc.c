@@ -519,6 +519,8 @@ static void no_alloc_session(const char *name)
     int32_t ids[64], seq[64];
     for (int i = 0; i < 64; i++) ids[i] = (int32_t)((i * 37 + 11) % V), seq[i] = i % 3;
     float *logits = malloc((size_t)V * 3 * sizeof *logits);
+    int32_t *over_ids = calloc((size_t)ctx + 1, sizeof *over_ids), *over_seq = calloc((size_t)ctx + 1, sizeof *over_seq);
+    ck_assert(over_ids && over_seq);
     size_t cap = kvgpt_seq_state_bytes(m, ctx), wrote = 0;
     unsigned char *blob = malloc(cap);
     ck_assert(logits && blob);
@@ -541,11 +543,11 @@ static void no_alloc_session(const char *name)
     if (!st) st = kvgpt_seq_state_load(m, 0, blob, wrote, &err);
     blob[wrote / 2] ^= 1;
     kvgpt_status damaged = st ? st : kvgpt_seq_state_load(m, 1, blob, wrote, &err);
-    kvgpt_batch full = {ctx + 1, ids, seq, NULL};
+    kvgpt_batch full = {ctx + 1, over_ids, over_seq, NULL};   /* one token more than slot 0 can hold */
     kvgpt_status over = kvgpt_decode(m, &full, logits, &err);
     long n = disarm(msg, sizeof msg);
-    ck_assert_msg(st == KVGPT_OK && damaged == KVGPT_ERR_STATE && over != KVGPT_OK, "%s: step API: %d %d (%s)", name,
-                  (int)st, (int)damaged, err.msg);
+    ck_assert_msg(st == KVGPT_OK && damaged == KVGPT_ERR_STATE && over == KVGPT_ERR_CONTEXT_FULL,
+                  "%s: step API: %d %d %d (%s)", name, (int)st, (int)damaged, (int)over, err.msg);
     ck_assert_msg(n == 0, "%s: decode, slot operations, state save/load: %ld allocator calls:%s", name, n, msg);
 
     const int32_t *prompts[3] = {ids, ids + 5, ids + 9};
@@ -582,6 +584,8 @@ static void no_alloc_session(const char *name)
                   "calls:%s", name, n, msg);
     free(logits);
     free(blob);
+    free(over_ids);
+    free(over_seq);
     kvgpt_close(m);
 }
 
