@@ -7,6 +7,7 @@
  * shares; the tables, CSV and SVG are in bench/bench_report.c. */
 #include "bench/bench.h"
 #include "tools/cli.h"
+#include "port/port.h"   /* a device of its own: its memory is what decode streams */
 
 #include <errno.h>
 #include <stdio.h>
@@ -43,8 +44,11 @@ int bench_buf_init(bench_buf *b, size_t bytes)
     return 0;
 }
 
+/* With a device of its own (CUDA) the weights stream from device memory:
+ * the probe reads a device buffer of the same size instead. */
 double bench_probe_read(const bench_buf *b, int threads)
 {
+    if (!port_device_is_host()) return port_probe_read_gbps(b->bytes, BENCH_PROBE_REPS);
     return bench_probe_read_gbps(b->buf, b->bytes, threads, BENCH_PROBE_REPS);
 }
 

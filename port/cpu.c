@@ -27,7 +27,10 @@ const char *port_name(void) { return "cpu"; }
 int port_device_is_host(void) { return 1; }
 size_t port_struct_bytes(void) { return sizeof(struct port); }
 
-size_t port_wmat_bytes(int ic, int oc, kvgpt_dtype dt) { return ops_packed_bytes(ic, oc, dt); }
+size_t port_wmat_bytes(int ic, int oc, kvgpt_dtype dt)
+{
+    return ic < 0 || oc < 0 ? SIZE_MAX : ops_packed_bytes(ic, oc, dt);
+}
 
 size_t port_workspace_bytes(int rows, int ctx, int n_embd, int threads)
 {
@@ -245,4 +248,57 @@ kvgpt_status port_sync(port *p, kvgpt_error *err)
     (void)p;
     (void)err;
     return KVGPT_OK;
+}
+
+/* ---- issue 17's block of port.h: nothing to pin, record or draw here ---- */
+kvgpt_status port_host_memory(port *p, void *base, size_t bytes, kvgpt_error *err)
+{
+    (void)p;
+    (void)base;
+    (void)bytes;
+    (void)err;
+    return KVGPT_OK;
+}
+
+int port_graph_record(port *p, int on)
+{
+    (void)p;
+    (void)on;
+    return 0;
+}
+
+int port_graph_begin(port *p, int rows, int n_logits)
+{
+    (void)p;
+    (void)rows;
+    (void)n_logits;
+    return 0;
+}
+
+kvgpt_status port_graph_end(port *p, kvgpt_error *err)
+{
+    (void)p;
+    (void)err;
+    return KVGPT_OK;
+}
+
+/* The logits are host memory already: kvgpt_sample_logits reads them in place. */
+kvgpt_status port_sample(port *p, int32_t *out, const float *logits, int n, int vocab,
+                         const port_sample_params *sp, uint64_t *rng, kvgpt_error *err)
+{
+    (void)p;
+    (void)out;
+    (void)logits;
+    (void)n;
+    (void)vocab;
+    (void)sp;
+    (void)rng;
+    return kv_fail(err, KVGPT_ERR_UNSUPPORTED, "the CPU port samples on the host (kvgpt_sample_logits)");
+}
+
+double port_probe_read_gbps(size_t bytes, int reps)
+{
+    (void)bytes;
+    (void)reps;
+    return 0.0;
 }

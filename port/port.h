@@ -2,8 +2,8 @@
  *
  * model/ computes the GPT-2 forward only through these functions; it never
  * touches OpenMP, CUDA or the layout of packed weights. A backend is chosen
- * by the build (port/cpu.c binds this to ops/, cuda/ to CUDA kernels and
- * cuBLAS), never by #ifdef in model code.
+ * by the build (port/cpu.c binds this to ops/, cuda/ to CUDA kernels of its
+ * own), never by #ifdef in model code.
  *
  * Memory: buffers in the DEVICE space of the plan live where the backend
  * computes (the host arena for the CPU port, one cudaMalloc for CUDA); the
@@ -105,5 +105,57 @@ kvgpt_status port_kv_write(port *p, void *cache, const void *host, kvgpt_dtype k
 void port_gather_rows(port *p, float *dst, const float *src, const int32_t *idx, int n, int c);
 /* Waits for queued work (CUDA); a no-op on the CPU. */
 kvgpt_status port_sync(port *p, kvgpt_error *err);
+
+/* ==== issue 17: pinned host memory, decode graphs, device sampling, bandwidth probe ==== */
+
+/* The host arena, given once by open after port_init: a backend with a
+ * separate device pins it (CUDA: cudaHostRegister), so that port_upload and
+ * port_download from and to it are asynchronous (ordered by the stream,
+ * complete at port_sync) and can be recorded in a graph; copies from other
+ * host memory still wait. Undone by port_shutdown. CPU: nothing to do. */
+kvgpt_status port_host_memory(port *p, void *base, size_t bytes, kvgpt_error *err);
+
+/* Decode graphs: the device work of one forward depends only on its row
+ * count n and logit rows n_logits (every pointer, size and index it uses is
+ * fixed by the plan or read from device memory), so a backend may record it
+ * once and replay it. Protocol for the model (see cuda/README.md):
+ *   port_graph_record(p, 1) at open, one forward of n rows and n logits for
+ *   each n = 1..batch, port_graph_record(p, 0); in every forward, after the
+ *   row table is uploaded:
+ *     if (!port_graph_begin(p, n, n_logits)) { ...every port call of the forward... }
+ *     port_graph_end(p, err);
+ * port_graph_record returns 1 when the backend records graphs (0: CPU, or
+ * KVGPT_CUDA_GRAPHS=0); port_graph_begin returns 1 when it launched the
+ * graph of (n, n_logits) — the model then issues nothing until
+ * port_graph_end — and 0 when the calls must be issued (while recording, the
+ * calls of the first forward of each n == n_logits <= 64 are captured, then
+ * instantiated and run by port_graph_end, which reports a failed capture).
+ * No allocation after open: graphs are only made while recording. */
+int port_graph_record(port *p, int on);
+int port_graph_begin(port *p, int rows, int n_logits);
+kvgpt_status port_graph_end(port *p, kvgpt_error *err);
+
+typedef struct { float temperature, top_p; int top_k; } port_sample_params;
+/* Draws one token from each of the first n rows of the device logits
+ * buffer (the forward's logits, n <= its logit rows), row i with rng[i]
+ * (host memory, advanced as model/sampler.c advances it), as
+ * kvgpt_sample_logits would; ids to host out[n]. KVGPT_ERR_UNSUPPORTED:
+ * this port leaves sampling to the host (the CPU port: its logits are
+ * host memory already; CUDA: a vocabulary too large for its workspace).
+ * The draws equal the host's exactly when model/sampler.c computes its
+ * weights with kv_expf (common/fexp.h); with libm's expf a weight can differ
+ * in its last bit (about 1 in 1,600), which changes a draw only when the
+ * uniform falls within that bit of a boundary. */
+kvgpt_status port_sample(port *p, int32_t *out, const float *logits, int n, int vocab,
+                         const port_sample_params *sp, uint64_t *rng, kvgpt_error *err);
+
+/* Streaming-read bandwidth of the backend's device memory in GB/s (1e9
+ * bytes/s), the best of reps reads of a buffer of `bytes` that this call
+ * takes and gives back (a benchmark's denominator, never called by the
+ * model); 0 when the device is the host (measure host memory instead) or
+ * the buffer cannot be had. */
+double port_probe_read_gbps(size_t bytes, int reps);
+
+/* ==== end of issue 17's block ==== */
 
 #endif

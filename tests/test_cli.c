@@ -241,6 +241,47 @@ START_TEST(missing_merges)
 }
 END_TEST
 
+/* `kvgpt logits --compare`: the checker cuda/accept.sh uses for CPU-vs-GPU parity. */
+START_TEST(logits_compare)
+{
+    if (!tf_need_fixtures(__func__)) return;
+    char dir[4096], file[4200], args[8192], *out, *err;
+    ck_assert_int_eq(tf_tmpdir(dir, sizeof dir), 0);
+    snprintf(file, sizeof file, "%s/logits.f32", dir);
+    const char *m = tf_path("shakespeare_char");
+    snprintf(args, sizeof args, "logits --model %s --ids 1,2,3,4 --out %s", m, file);
+    ck_assert_int_eq(run(args, &out, &err), 0);
+    free(out);
+    free(err);
+    /* The same forward: no difference at all. */
+    snprintf(args, sizeof args, "logits --model %s --ids 1,2,3,4 --compare %s", m, file);
+    ck_assert_int_eq(run(args, &out, &err), 0);
+    ck_assert_msg(strstr(out, "largest difference 0 ") && strstr(out, "argmax equal at 4 of 4") && strstr(out, ": ok"),
+                  "stdout: %s", out);
+    free(out);
+    free(err);
+    /* bf16 weights against the f32 logits: a difference, within 0.1 of the row's scale, beyond 1e-9. */
+    snprintf(args, sizeof args, "logits --model %s --ids 1,2,3,4 --dtype bf16 --compare %s --tol 0.1", m, file);
+    ck_assert_int_eq(run(args, &out, &err), 0);
+    ck_assert_msg(strstr(out, ": ok") && !strstr(out, "largest difference 0 "), "stdout: %s", out);
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "logits --model %s --ids 1,2,3,4 --dtype bf16 --compare %s --tol 1e-9", m, file);
+    ck_assert_int_eq(run(args, &out, &err), 1);
+    ck_assert_msg(strstr(out, "EXCEEDED") != NULL, "stdout: %s", out);
+    free(out);
+    free(err);
+    /* Logits of another shape: refused with the reason. */
+    snprintf(args, sizeof args, "logits --model %s --ids 1,2,3 --compare %s", m, file);
+    ck_assert_int_eq(run(args, &out, &err), 1);
+    ck_assert_msg(strstr(err, "not 3 x 65 float32 logits (too long)") != NULL, "stderr: %s", err);
+    free(out);
+    free(err);
+    remove(file);
+    remove(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli");
@@ -253,6 +294,7 @@ int main(void)
     tcase_add_test(tc, output_errors);
     tcase_add_test(tc, numbers_and_ids);
     tcase_add_test(tc, missing_merges);
+    tcase_add_test(tc, logits_compare);
     suite_add_tcase(s, tc);
     return tf_run_suite(s);
 }

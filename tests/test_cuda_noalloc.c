@@ -6,7 +6,9 @@
  * cudaMallocFromPoolAsync) and checks that kvgpt_open makes exactly one
  * cudaMalloc (the device arena) and that nothing at all is allocated between
  * kvgpt_open's return and the end of a generation: decode steps, prefill,
- * window recomputes and the no-cache path, f32/f16/bf16 weights and caches.
+ * window recomputes and the no-cache path, f32/f16/bf16 weights and caches,
+ * batches past 8 and 64 rows; and, at the port level, that replaying a
+ * recorded decode graph and sampling on the device allocate nothing either.
  * This works because the test links the shared cudart: the executable's
  * cudaMalloc comes first, dlsym(RTLD_NEXT) finds libcudart.so's. malloc goes
  * to glibc's __libc_malloc (dlsym itself may allocate).
@@ -23,6 +25,7 @@
 #include <string.h>
 
 #include "kvgpt.h"
+#include "port/port.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/suite.h"
 
@@ -222,13 +225,10 @@ static const kvgpt_region *find_region(const kvgpt_plan *p, const char *name)
 START_TEST(test_no_device_fails_cleanly)
 {
     if (device_count() > 0) {
-        printf("  a CUDA device is present: the no-device checks do not apply, skipped\n");
+        tf_skip(__func__, "a CUDA device is present: the no-device checks do not apply");
         return;
     }
-    if (!tf_dir()) {
-        printf("  fixtures absent, skipped\n");
-        return;
-    }
+    if (!tf_need_fixtures(__func__)) return;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", tf_path("shakespeare_char"));
     kvgpt_options o;
@@ -242,7 +242,7 @@ START_TEST(test_no_device_fails_cleanly)
     kvgpt_status s = kvgpt_plan_model(&o, &plan, &err);
     ck_assert_msg(s == KVGPT_OK, "kvgpt_plan_model: %s: %s", kvgpt_strerror(s), err.msg);
     ck_assert_msg(plan.total[KVGPT_SPACE_DEVICE] > 0, "the CUDA build planned no device memory");
-    static const char *const on_device[] = {"wte (tied lm_head)", "kv.k", "kv.v", "act.x", "logits", "port.workspace"};
+    static const char *const on_device[] = {"wte", "kv.k", "kv.v", "act.x", "logits", "port.workspace"};
     for (size_t i = 0; i < sizeof on_device / sizeof on_device[0]; i++) {
         const kvgpt_region *r = find_region(&plan, on_device[i]);
         ck_assert_msg(r != NULL, "no region \"%s\" in the plan", on_device[i]);
@@ -286,8 +286,10 @@ static const int32_t hf_prompt[] = {464, 3290, 318, 257, 1332, 286, 262, 1994, 1
 static const int32_t char_prompt[] = {18, 47, 56, 57, 58, 1, 0, 20, 43, 53, 1, 39};
 
 static const run_case cases[] = {
-    /* decode of 2 sequences (GEMV path), context 32: shifts recompute 16 rows (cuBLAS, widened weights) */
+    /* decode of 2 sequences, context 32: shifts recompute 16 rows */
     {"gpt2_tiny_hf", KVGPT_DTYPE_BF16, KVGPT_DTYPE_F16, 2, 32, 2, 1, 48, hf_prompt, 12},
+    /* 9 sequences: a prefill of 108 rows (more than 64), decode steps of 9 */
+    {"gpt2_tiny_hf", KVGPT_DTYPE_BF16, KVGPT_DTYPE_F32, 9, 0, 9, 1, 30, hf_prompt, 12},
     /* no cache: every step recomputes the whole window (12..31 rows) */
     {"gpt2_tiny_hf", KVGPT_DTYPE_F16, KVGPT_DTYPE_BF16, 1, 0, 1, 0, 20, hf_prompt, 12},
     /* f32 everywhere, no biases, exact GELU; past block_size 64: shifts */
@@ -306,13 +308,10 @@ static void check_none(const char *phase, const run_case *c)
 START_TEST(test_generate_allocates_nothing)
 {
     if (device_count() <= 0) {
-        printf("  no CUDA device: the allocation checks need one, skipped\n");
+        tf_skip(__func__, "no CUDA device: the allocation checks need one");
         return;
     }
-    if (!tf_dir()) {
-        printf("  fixtures absent, skipped\n");
-        return;
-    }
+    if (!tf_need_fixtures(__func__)) return;
 #if COUNT_HOST_ALLOCS
     /* The interposer is live (else the malloc checks below would prove nothing). */
     void *(*volatile mf)(size_t) = malloc;
@@ -377,11 +376,79 @@ START_TEST(test_generate_allocates_nothing)
         if (c->use_cache && c->n_prompt + c->max_new > kvgpt_model_plan(m)->context)
             ck_assert_msg(res.recomputes > 0, "%s: the window never shifted, the recompute path went untested",
                           c->model);
-        /* Informational: driver-side allocations (lazy loading of cuBLAS kernels) show only here. */
+        /* Informational: driver-side device allocations (e.g. lazy module loading) show only here. */
         printf("  %s (weights %d, kv %d, cache %s): %d tokens, device free memory %zu -> %zu bytes\n", c->model,
                (int)c->wdt, (int)c->kvdt, c->use_cache ? "on" : "off", tokens_seen, free0, free1);
         kvgpt_close(m);
     }
+}
+END_TEST
+
+/* ---- the port alone: graph replays and device sampling ---- */
+START_TEST(test_replay_and_sampling_allocate_nothing)
+{
+    if (device_count() <= 0) {
+        tf_skip(__func__, "no CUDA device: the allocation checks need one");
+        return;
+    }
+    enum { C = 64, V = 1000, N = 2 };
+    /* One host block: the port, then the page-locked copies' buffers (as the host arena holds both). */
+    const size_t port_b = (port_struct_bytes() + 63) / 64 * 64, host_b = port_b + ((size_t)1 << 20);
+    char *host = aligned_alloc(64, host_b);
+    ck_assert_ptr_nonnull(host);
+    memset(host, 0, host_b);
+    float *hx = (float *)(void *)(host + port_b), *hl = hx + N * C;
+    const size_t dev_b = (size_t)64 << 20, ws_b = port_workspace_bytes(N, 64, C, 1);
+    void *dev = NULL;
+    kvgpt_error err;
+    memset(&err, 0, sizeof err);
+    ck_assert_msg(port_device_arena(&dev, dev_b, &err) == KVGPT_OK, "%s", err.msg);
+    kvgpt_options o;
+    kvgpt_options_default(&o);
+    port *p = NULL;
+    ck_assert_msg(port_init(&p, host, dev, dev_b, dev, ws_b, &o, &err) == KVGPT_OK, "%s", err.msg);
+    ck_assert_msg(port_host_memory(p, host, host_b, &err) == KVGPT_OK, "%s", err.msg);
+    char *next = (char *)dev + (ws_b + 255) / 256 * 256;
+    port_wmat w;
+    port_wmat_bind(&w, next, C, V, KVGPT_DTYPE_BF16);
+    next += (port_wmat_bytes(C, V, KVGPT_DTYPE_BF16) + 255) / 256 * 256;
+    float *dx = (float *)(void *)next, *dl = dx + N * C;
+    float *rows = malloc((size_t)V * C * sizeof(float));
+    ck_assert_ptr_nonnull(rows);
+    for (size_t i = 0; i < (size_t)V * C; i++) rows[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    ck_assert(port_wmat_rows_out(p, &w, 0, V, rows) == KVGPT_OK && port_wmat_finish(p, &w) == KVGPT_OK);
+    free(rows);
+    for (int i = 0; i < N * C; i++) hx[i] = (float)(i % 7) - 3.0f;
+
+    int recording = port_graph_record(p, 1);
+    ck_assert_int_eq(port_graph_begin(p, N, N), 0);
+    ck_assert(port_upload(p, dx, hx, N * C * sizeof(float)) == KVGPT_OK);
+    port_matmul(p, dl, V, dx, C, &w, NULL, N);
+    ck_assert(port_download(p, hl, dl, (size_t)N * V * sizeof(float)) == KVGPT_OK);
+    ck_assert_msg(port_graph_end(p, &err) == KVGPT_OK, "%s", err.msg);
+    port_graph_record(p, 0);
+    ck_assert_msg(port_sync(p, &err) == KVGPT_OK, "%s", err.msg);
+
+    port_sample_params sp = {0.8f, 0.9f, 50};
+    uint64_t rng[N] = {1, 2};
+    int32_t ids[N];
+    int replayed = 0, sampled = 0;
+    arm();
+    for (int round = 0; round < 5; round++) {
+        replayed += port_graph_begin(p, N, N);
+        port_graph_end(p, &err);
+        port_sync(p, &err);
+        sampled += port_sample(p, ids, dl, N, V, &sp, rng, &err) == KVGPT_OK;
+    }
+    disarm();
+    run_case c = {"port", KVGPT_DTYPE_BF16, KVGPT_DTYPE_F32, N, 64, N, 1, 0, NULL, 0};
+    check_none("graph replays and port_sample", &c);
+    ck_assert_int_eq(replayed, recording ? 5 : 0);
+    ck_assert_msg(sampled == 5, "port_sample: %s", err.msg);
+    printf("  port: %d graph replays and 5 device draws of %d rows, no allocation\n", replayed, N);
+    port_shutdown(p);
+    port_device_arena_free(dev);
+    free(host);
 }
 END_TEST
 
@@ -392,6 +459,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_no_device_fails_cleanly);
     tcase_add_test(tc, test_generate_allocates_nothing);
+    tcase_add_test(tc, test_replay_and_sampling_allocate_nothing);
     suite_add_tcase(s, tc);
     return tf_run_suite(s);
 }

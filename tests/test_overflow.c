@@ -185,24 +185,32 @@ START_TEST(test_plan_at_the_limits_is_exact)
                   find_region(&p, "logits")->bytes);
     ck_assert_msg((long double)find_region(&p, "h.*.mlp.c_fc.weight")->bytes >= L * C * 4.0L * C * 4.0L,
                   "c_fc weights smaller than the shape");
-    /* Regions ascend without overlap, and the total is their padded sum. */
-    long double sum = 0;
-    size_t end = 0;
-    for (int i = 0; i < p.n_regions; i++) {
-        const kvgpt_region *r = &p.regions[i];
-        if (r->space != KVGPT_SPACE_HOST) continue;
-        ck_assert_msg(r->offset >= end && r->offset % 64 == 0, "region %s at %zu overlaps (previous end %zu)",
-                      r->name, r->offset, end);
-        ck_assert_msg(r->offset + r->bytes >= r->offset, "region %s wraps", r->name);
-        end = r->offset + r->bytes;
-        sum += (long double)r->bytes;
+    /* In each space (the host arena, and a backend's device arena: CUDA's
+     * weights, KV and activations), regions ascend without overlap and the
+     * total is their padded sum; the two together are the size at the limits. */
+    long double all = 0;
+    for (int sp = 0; sp < 2; sp++) {
+        const kvgpt_space space = sp ? KVGPT_SPACE_DEVICE : KVGPT_SPACE_HOST;
+        long double sum = 0;
+        size_t end = 0;
+        int n = 0;
+        for (int i = 0; i < p.n_regions; i++) {
+            const kvgpt_region *r = &p.regions[i];
+            if (r->space != space) continue;
+            ck_assert_msg(r->offset >= end && r->offset % 64 == 0, "region %s at %zu overlaps (previous end %zu)",
+                          r->name, r->offset, end);
+            ck_assert_msg(r->offset + r->bytes >= r->offset, "region %s wraps", r->name);
+            end = r->offset + r->bytes;
+            sum += (long double)r->bytes;
+            n++;
+        }
+        ck_assert_msg(p.total[space] >= end, "space %d: total %zu below the last region's end %zu", sp, p.total[space],
+                      end);
+        ck_assert_msg((long double)p.total[space] >= sum && (long double)p.total[space] <= sum + 64.0L * n,
+                      "space %d: total %zu is not the padded sum %.0Lf of the regions", sp, p.total[space], sum);
+        all += sum;
     }
-    ck_assert_msg(p.total[KVGPT_SPACE_HOST] >= end, "total %zu below the last region's end %zu",
-                  p.total[KVGPT_SPACE_HOST], end);
-    ck_assert_msg((long double)p.total[KVGPT_SPACE_HOST] >= sum &&
-                      (long double)p.total[KVGPT_SPACE_HOST] <= sum + 64.0L * p.n_regions,
-                  "total %zu is not the padded sum %.0Lf of the regions", p.total[KVGPT_SPACE_HOST], sum);
-    ck_assert_msg(sum > 1e15L, "the plan at the limits is only %.0Lf bytes", sum);
+    ck_assert_msg(all > 1e15L, "the plan at the limits is only %.0Lf bytes", all);
     ck_assert_msg(kvgpt_plan_host_bytes(&p) > p.total[KVGPT_SPACE_HOST], "host bytes wrap");
 
     /* The same plan under a limit: refused with the numbers, and filled all the same. */

@@ -1,10 +1,13 @@
 /* tools/cmd_logits.c — `kvgpt logits`: the full forward over ids (or text),
  * logits of every position written as raw float32 [T, vocab]; the five most
- * likely next tokens printed. Memory follows what is asked: the model holds
- * LOGITS_ROWS logit rows per forward (a longer input takes several), and the
- * T x vocab result is the tool's own. */
+ * likely next tokens printed; with --compare, checked against the logits of
+ * another run (another build: the CPU's against the GPU's). Memory follows
+ * what is asked: the model holds LOGITS_ROWS logit rows per forward (a longer
+ * input takes several), and the T x vocab result is the tool's own. */
 #include "tools/cli.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +31,54 @@ static int print_token(const kvgpt_model *m, int32_t id)
     return putchar('"');
 }
 
+/* Reads T x V float32 logits of another run; compares row by row: the largest
+ * difference relative to that row's largest |logit| of the file, and whether the
+ * argmaxes agree. 0 within tol, 1 beyond it or on a bad file. */
+static int compare_logits(const char *path, const float *ours, int T, size_t V, float tol)
+{
+    const size_t count = (size_t)T * V;
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_error("logits", "--compare %s: %s", path, strerror(errno));
+    float *ref = malloc(count * sizeof(float));
+    size_t got = ref ? fread(ref, sizeof(float), count, f) : 0;
+    int extra = fgetc(f) != EOF;
+    fclose(f);
+    if (!ref || got != count || extra) {
+        free(ref);
+        return cli_error("logits", "--compare %s: not %d x %zu float32 logits (%s)", path, T, V,
+                         !ref ? "out of memory" : got != count ? "too short" : "too long");
+    }
+    double worst = 0.0;
+    int worst_row = 0, agree = 0;
+    for (int t = 0; t < T; t++) {
+        const float *a = ours + (size_t)t * V, *b = ref + (size_t)t * V;
+        double scale = 0.0, diff = 0.0;
+        size_t ia = 0, ib = 0;
+        for (size_t i = 0; i < V; i++) {
+            double d = fabs((double)a[i] - (double)b[i]);
+            if (!(d == d)) d = INFINITY;   /* NaN on either side */
+            if (d > diff) diff = d;
+            if (fabs((double)b[i]) > scale) scale = fabs((double)b[i]);
+            if (a[i] > a[ia]) ia = i;
+            if (b[i] > b[ib]) ib = i;
+        }
+        double rel = diff / (scale > 0.0 ? scale : 1.0);
+        if (rel > worst || t == 0) worst = rel, worst_row = t;
+        agree += ia == ib;
+    }
+    free(ref);
+    int ok = worst <= (double)tol;
+    printf("compare %s: largest difference %.3g of the row's largest |logit| (position %d); argmax equal at %d of "
+           "%d positions; tolerance %.3g: %s\n",
+           path, worst, worst_row, agree, T, (double)tol, ok ? "ok" : "EXCEEDED");
+    return ok ? 0 : 1;
+}
+
 int cmd_logits(int argc, char **argv)
 {
-    const char *model = NULL, *ids_s = NULL, *text = NULL, *out = NULL, *gelu = NULL;
+    const char *model = NULL, *ids_s = NULL, *text = NULL, *out = NULL, *gelu = NULL, *dtype = NULL, *against = NULL;
     int help = 0, threads = 0;
+    float tol = 1e-3f;
     const cli_opt opts[] = {
         {"model", OPT_STR, &model, "model folder"},
         {"ids", OPT_STR, &ids_s, "token ids, comma-separated"},
@@ -39,6 +86,11 @@ int cmd_logits(int argc, char **argv)
         {"out", OPT_STR, &out, "write logits of every position here: raw float32 LE [T, vocab]"},
         {"gelu", OPT_STR, &gelu, "override the config's activation: erf | tanh"},
         {"threads", OPT_INT, &threads, "CPU threads (default: all)"},
+        {"dtype", OPT_STR, &dtype, "weights in memory: f32 | f16 | bf16 (default f32)"},
+        {"compare", OPT_STR, &against, "check against this file of another run's logits (as --out writes them); "
+                                      "exit 1 beyond --tol"},
+        {"tol", OPT_FLOAT, &tol, "--compare: largest difference allowed, relative to each position's largest "
+                                 "|logit| (default 1e-3)"},
         {"help", OPT_FLAG, &help, "this text"},
     };
     int n = (int)(sizeof opts / sizeof opts[0]);
@@ -49,11 +101,15 @@ int cmd_logits(int argc, char **argv)
     }
     if (cli_need_model("logits", model)) return 1;
     if (!ids_s == !text) return cli_error("logits", "give exactly one of --ids or --text");
+    int dt = dtype ? cli_dtype(dtype) : KVGPT_DTYPE_F32;
+    if (dt < 0) return cli_error("logits", "--dtype must be f32, f16 or bf16, not \"%s\"", dtype);
+    if (!(tol >= 0.0f)) return cli_error("logits", "--tol must be 0 or more, not %g", (double)tol);
     kvgpt_options o;
     kvgpt_options_default(&o);
     o.model_dir = model;
     o.logit_rows = LOGITS_ROWS;
     o.threads = threads;
+    o.weight_dtype = (kvgpt_dtype)dt;
     if (gelu && strcmp(gelu, "erf") == 0) o.gelu = KVGPT_GELU_ERF;
     else if (gelu && strcmp(gelu, "tanh") == 0) o.gelu = KVGPT_GELU_TANH;
     else if (gelu) return cli_error("logits", "--gelu must be erf or tanh, not \"%s\"", gelu);
@@ -107,6 +163,7 @@ int cmd_logits(int argc, char **argv)
             goto done;
         }
     }
+    if (against) rc = compare_logits(against, logits, T, V, tol);
     /* Top 5 of the last position. */
     const float *last = logits + (size_t)(T - 1) * V;
     int top[5] = {-1, -1, -1, -1, -1};
