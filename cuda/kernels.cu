@@ -455,8 +455,8 @@ attention_combine_kernel(float *out, int ldo, const float *part, const int32_t *
  * largest), the k-th largest scaled logit (a radix select on order-preserving
  * keys: an order statistic has one value), the candidates (compacted in id
  * order), the weights (kv_expf, the host's bits) and the nucleus order
- * (a bitonic sort on unique (p desc, id asc) keys). NaN logits: a valid but
- * possibly different draw. */
+ * (a bitonic sort on unique (p desc, id asc) keys). NaN or +Inf logits, or
+ * all -Inf: id -1, as the host returns. */
 #define SAMPLE_THREADS 1024
 
 /* Larger key <=> larger value; -0 and +0 are one key (they compare equal). */
@@ -514,13 +514,16 @@ sample_kernel(const float *logits, const kc_sample_args a, kc_sample_out *out, c
     const int chunk = (V + SAMPLE_THREADS - 1) / SAMPLE_THREADS;
     const int i0 = min(V, tid * chunk), i1 = min(V, i0 + chunk);
 
-    /* The argmax: the host keeps the first of the largest, skipping NaN (a NaN at 0 stays). */
-    int bi = -1;
+    /* The argmax: the host keeps the first of the largest. A NaN or +Inf
+     * anywhere, or nothing above -Inf, is no draw at all: id -1, as the host. */
+    int bi = -1, bad = 0;
     float bv = 0.0f;
     for (int i = i0; i < i1; i++) {
         const float v = x[i];
+        bad |= v != v || v == INFINITY;
         if (v == v && (bi < 0 || v > bv)) bi = i, bv = v;
     }
+    bad = __syncthreads_or(bad);
     s_idx[tid] = bi;
     s_val[tid] = bv;
     __syncthreads();
@@ -535,6 +538,10 @@ sample_kernel(const float *logits, const kc_sample_args a, kc_sample_out *out, c
     }
     const int best = (x[0] != x[0] || s_idx[0] < 0) ? 0 : s_idx[0];
     kc_sample_out *o = out + row;
+    if (bad || x[best] == -INFINITY) {
+        if (tid == 0) o->id = -1, o->drew = 0, o->rng = a.rng[row];
+        return;
+    }
     if (a.temperature <= 0.0f) {
         if (tid == 0) o->id = best, o->drew = 0, o->rng = a.rng[row];
         return;

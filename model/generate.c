@@ -130,6 +130,24 @@ static kvgpt_status prefill(kvgpt_model *m, const int32_t *prompt, int n_prompt,
     return KVGPT_OK;
 }
 
+/* The step's draws on the device, when the backend samples there and the
+ * host has nothing to do to the logits first: only ids and generator states
+ * cross the bus. 0: draw on the host (the CPU port always; a device port
+ * for rows only the host has). */
+static int draw_on_device(kvgpt_model *m, const kvgpt_gen_options *g, const int *seq, int n, int32_t *ids,
+                          kvgpt_status *st, kvgpt_error *err)
+{
+    if (g->on_logits || sampler_has_penalties(g)) return 0;
+    uint64_t rng[64];
+    for (int i = 0; i < n; i++) rng[i] = m->gen[seq[i]].rng;
+    port_sample_params sp = {g->temperature, g->top_p, g->top_k};
+    kvgpt_status s = port_sample(m->port, ids, m->s.logits, n, m->cfg.vocab_size, &sp, rng, err);
+    if (s == KVGPT_ERR_UNSUPPORTED) return 0;
+    *st = s;
+    for (int i = 0; !s && i < n; i++) m->gen[seq[i]].rng = rng[i];
+    return 1;
+}
+
 /* Draws sequence b's next token from its logits row. */
 static kvgpt_status draw(kvgpt_model *m, const kvgpt_gen_options *g, int b, float *logits, int step, int32_t *tok,
                          kvgpt_error *err)
@@ -208,15 +226,23 @@ static kvgpt_status generate(kvgpt_model *m, const int32_t *prompt, int n_prompt
     if (g->max_new_tokens == 0) return KVGPT_OK;
     kvgpt_status s = prefill(m, prompt, n_prompt, g, res, err);
     res->prefill_s = now_s() - t0;
-    int32_t tok[64], seq[64];
+    int32_t tok[64], seq[64], dev[64];
     int n_live = g->n_seq;
     for (int b = 0; b < g->n_seq; b++) seq[b] = b;   /* logits row i belongs to seq[i] */
+    /* The shared prompt's first rows were copied on the host: the device has row 0 only. */
+    const int host_rows_first = !g->prompts && !g->append && g->n_seq > 1;
     for (int step = 0; !s && n_live; step++) {
         int n = 0;
+        const int on_dev = !(step == 0 && host_rows_first) && draw_on_device(m, g, seq, n_live, dev, &s, err);
         for (int i = 0; i < n_live && !s; i++) {
             int b = seq[i];
-            int32_t t = 0;
-            if ((s = draw(m, g, b, m->s.h_logits + (size_t)i * V, step, &t, err))) break;
+            int32_t t = on_dev ? dev[i] : 0;
+            if (on_dev && t < 0)
+                s = kv_fail(err, KVGPT_ERR_NUMERIC, "step %d of sequence %d: the model's logits hold NaN or an "
+                            "infinity: the weights or activations overflowed", step, b);
+            else if (!on_dev)
+                s = draw(m, g, b, m->s.h_logits + (size_t)i * V, step, &t, err);
+            if (s) break;
             if (advance(m, g, res, b, t)) tok[n++] = t, seq[n - 1] = b;
         }
         if (s || !(n_live = n)) break;

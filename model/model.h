@@ -112,6 +112,9 @@ kvgpt_status model_weights_path(const char *dir, char *path, size_t cap, int *is
  * [first_logit, first_logit + n_logits). KVGPT_ERR_ABORTED when the abort
  * callback asks (the rows' K/V are then partly written, never valid). */
 kvgpt_status model_forward_rows(kvgpt_model *m, int n, int n_logits, int first_logit, kvgpt_error *err);
+/* At open: lets a backend that records decode graphs (port_graph_record)
+ * record one per batch size, 1..batch rows with their logits. */
+kvgpt_status model_record_graphs(kvgpt_model *m, kvgpt_error *err);
 
 /* model/decode.c: appends the batch's tokens to their slots and computes
  * every pending token of every slot (those pending before the call first,

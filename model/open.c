@@ -411,6 +411,10 @@ kvgpt_status kvgpt_open(const kvgpt_options *o, void *mem, size_t mem_bytes, kvg
     if (!s) s = load_file(m, o->model_dir, scratch, scratch_bytes, err);
     if (!s && !o->no_tokenizer) s = load_tokenizer(m, scratch, scratch_bytes, err);
     if (!s) prefault(m);
+    /* A device port pins the host arena (its copies then go asynchronously,
+     * and into graphs) and records its decode graphs; the CPU port does neither. */
+    if (!s) s = port_host_memory(m->port, m->host.base, m->host.size, err);
+    if (!s) s = model_record_graphs(m, err);
     if (!s) s = port_sync(m->port, err);
     if (s) {
         if (m->port) port_shutdown(m->port);

@@ -6,6 +6,7 @@
 #include "kvgpt.h"
 #include "model/sampler.h"
 #include "common/sort.h"
+#include "common/fexp.h"
 
 #include <math.h>
 #include <string.h>
@@ -139,7 +140,7 @@ int32_t kvgpt_sample_logits(const float *logits, int V, const kvgpt_gen_options 
     }
     double sum = 0.0;
     for (int i = 0; i < n; i++) {
-        c[i].p = expf(c[i].p - mx);
+        c[i].p = kv_expf(c[i].p - mx);   /* the same bits as the CUDA port's draws */
         sum += c[i].p;
     }
     if (g->top_p > 0.0f && g->top_p < 1.0f) {
