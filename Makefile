@@ -1,10 +1,14 @@
 # kvgpt — build. `make` (TARGET=cpu) → build/cpu/libkvgpt.a and build/cpu/kvgpt.
 # make test | make bench | make run | make TARGET=cuda | make test SAN=address,undefined
+# make CC=aarch64-linux-gnu-gcc → build/cpu-aarch64/ (a cross build: no suites)
 SHELL  := /bin/bash
 TARGET ?= cpu
 SAN    ?=
 CC     := gcc
-ARCH   ?= -march=native
+# The library runs on every CPU of its architecture: the hot kernels are built
+# once per kernel set and chosen at open (ops/ops.h). ARCH=-march=native
+# builds everything, every kernel set included, for this CPU only.
+ARCH   ?=
 OPT    ?= -O3
 
 ifneq ($(TARGET),cpu)
@@ -13,11 +17,18 @@ $(error TARGET must be cpu or cuda, not '$(TARGET)')
 endif
 endif
 
-BUILD := build/$(TARGET)$(if $(SAN),-san)
+# The target's architecture (the compiler's), and the build folder: a cross
+# build (make CC=aarch64-linux-gnu-gcc) gets its own.
+CPU_ARCH  := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine)))
+HOST_ARCH := $(shell uname -m)
+CROSS     := $(filter-out $(HOST_ARCH),$(CPU_ARCH))
+BUILD ?= build/$(TARGET)$(if $(CROSS),-$(CROSS))$(if $(SAN),-san)
+AR      := $(shell $(CC) -print-prog-name=ar)
+OBJCOPY := $(shell $(CC) -print-prog-name=objcopy)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-psabi
 CFLAGS  := -std=c99 $(OPT) -g $(ARCH) -ffp-contract=fast -fopenmp $(WARN) \
-           -D_POSIX_C_SOURCE=200809L -Iinclude -I. -I$(BUILD)/gen -MMD -MP
+           -D_POSIX_C_SOURCE=200809L -Iinclude -I. -MMD -MP
 LDLIBS  := -fopenmp -lm
 ifneq ($(SAN),)
 CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -26,11 +37,23 @@ endif
 
 # The library: everything but the port is target-independent.
 CORE_SRC := $(wildcard common/*.c arena/*.c loader/*.c cache/*.c model/*.c tokenizer/*.c)
-CPU_SRC  := $(wildcard ops/*.c) port/cpu.c port/governor.c
-GEN_SRC  := $(BUILD)/gen/unicode_tables.c
+# Kernel sets (ops/ops.h): these files are compiled once per set, with the
+# set's flags and -DOPS_SET=name; the rest of the library for the baseline.
+OPS_SET_SRC := ops/matmul.c ops/attention.c ops/rowwise.c ops/kernels.c
+OPS_SETS := portable $(if $(filter x86_64,$(CPU_ARCH)),avx2 avx512)
+OPS_FLAGS_portable :=
+OPS_FLAGS_avx2     := -mavx2 -mfma -mf16c
+OPS_FLAGS_avx512   := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -mf16c
+OPS_SET_OBJ := $(foreach s,$(OPS_SETS),$(patsubst %.c,$(BUILD)/obj/%.$(s).o,$(OPS_SET_SRC)))
+CPU_SRC  := $(filter-out $(OPS_SET_SRC),$(wildcard ops/*.c)) port/cpu.c port/governor.c
 LIB_SRC  := $(CORE_SRC) $(CPU_SRC)
-LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/unicode_tables.o
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(OPS_SET_OBJ)
+# Two archives of the same objects: libkvgpt.a, the one installed, where only
+# kvgpt_* symbols are global (the objects partially linked into one, the rest
+# made local); libkvgpt-internal.a with every symbol, for the kvgpt command,
+# the benchmarks and the white-box suites (they call ops_, bpe_, model_ ...).
 LIB      := $(BUILD)/libkvgpt.a
+LIB_INT  := $(BUILD)/libkvgpt-internal.a
 
 # ---- the benchmarks (bench/) ----------------------------------------------------
 # `kvgpt bench` (cmd_bench.c, bench_matrix.c, bench_report.c) is part of the
@@ -62,7 +85,7 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsu
 SUITE_TIMEOUT ?= 1200
 define RUN_SUITES
 fail=0; for t in $(TEST_BIN); do echo "== $$t"; \
-  KVGPT_TOOL=$(TOOL) KVGPT_MEMCHECK_TOOL=$(MEMCHECK_TOOL) timeout -k 10 $(SUITE_TIMEOUT) $$t 2>&1 | tee $(BUILD)/test-logs/$${t##*/}.log; \
+  KVGPT_TOOL=$(TOOL) KVGPT_LIB=$(LIB) timeout -k 10 $(SUITE_TIMEOUT) $$t 2>&1 | tee $(BUILD)/test-logs/$${t##*/}.log; \
   rc=$${PIPESTATUS[0]}; [ $$rc = 124 -o $$rc = 137 ] && echo "TIMED OUT after $(SUITE_TIMEOUT) s: $$t" | tee -a $(BUILD)/test-logs/$${t##*/}.log; \
   [ $$rc = 0 ] || { fail=$$((fail + 1)); echo "FAILED: $$t"; }; done; \
 cat $(BUILD)/test-logs/*.log | awk -v suites_failed=$$fail '/Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+/ { \
@@ -73,8 +96,8 @@ cat $(BUILD)/test-logs/*.log | awk -v suites_failed=$$fail '/Checks: [0-9]+, Fai
 endef
 
 .SECONDARY:
-all: $(LIB) $(TOOL)
-lib: $(LIB)
+all: $(LIB) $(LIB_INT) $(TOOL)
+lib: $(LIB) $(LIB_INT)
 tool: $(TOOL)
 
 # ---- TARGET=cuda: port.h bound to the CUDA kernels of cuda/ (cuda/README.md) ----
@@ -91,13 +114,13 @@ NVCCFLAGS := -std=c++17 $(OPT) -g $(CUDA_ARCH) $(CUDA_DEFS) -Werror all-warnings
              -Xcompiler -Wall,-Wextra,-Werror,-Wshadow -Iinclude -I. -MMD -MP
 CUDA_SRC := $(wildcard cuda/*.cu)
 LIB_SRC  := $(CORE_SRC)
-LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/unicode_tables.o \
-            $(patsubst %.cu,$(BUILD)/obj/%.o,$(CUDA_SRC))
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(patsubst %.cu,$(BUILD)/obj/%.o,$(CUDA_SRC))
 CFLAGS   += -I$(CUDA_HOME)/include
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++ -ldl -lpthread -lrt
 # Suites that call the CPU port's parts directly (the kernels of ops/, the
-# decode thread governor of port/) test the CPU port only.
-CUDA_SKIP_TESTS := tests/test_ops.c tests/test_governor.c
+# decode thread governor of port/, the kernel sets and OpenMP's threads) test
+# the CPU port only.
+CUDA_SKIP_TESTS := tests/test_ops.c tests/test_governor.c tests/test_host.c
 TEST_SRC := $(filter-out $(CUDA_SKIP_TESTS),$(TEST_SRC))
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 CUDA_PROBE := $(BUILD)/cuda-probe
@@ -114,7 +137,8 @@ $(CUDA_PROBE): $(BUILD)/obj/cuda/probe_main.o
 
 # The per-operation suite compares the device with the CPU kernels of ops/,
 # compiled for the host and linked into this test alone (with a kernel of its own).
-CUDA_OPS_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard ops/*.c)) $(BUILD)/obj/tests/cuda_fexp.o
+CUDA_OPS_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(OPS_SET_SRC),$(wildcard ops/*.c))) $(OPS_SET_OBJ) \
+                $(BUILD)/obj/tests/cuda_fexp.o
 $(BUILD)/tests/test_cuda_ops: $(BUILD)/obj/tests/test_cuda_ops.o $(TEST_SUPPORT_OBJ) $(CUDA_OPS_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
@@ -157,50 +181,73 @@ $(BUILD)/obj/tests/%.o: tests/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
 
-# Unicode classes for the GPT-2 pre-tokenizer, generated from Debian's unicode-data.
+define OPS_SET_RULE
+$$(BUILD)/obj/ops/%.$(1).o: ops/%.c
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  CC      $$< [$(1)]")
+	$$(Q)$$(CC) $$(CFLAGS) $$(OPS_FLAGS_$(1)) -DOPS_SET=$(1) -c $$< -o $$@
+endef
+$(foreach s,$(OPS_SETS),$(eval $(call OPS_SET_RULE,$(s))))
+
+# The Unicode classes of the GPT-2 pre-tokenizer are pinned: generated once
+# from the Unicode Character Database $(UNICODE_VERSION) and committed
+# (tokenizer/unicode_tables.c), so that every build tokenizes alike whatever
+# unicode-data its machine has. `make unicode-tables` regenerates them from
+# UNICODE_DIR, which must hold that version (a new one is a deliberate change:
+# update UNICODE_VERSION and check the tokenizer vectors).
+UNICODE_VERSION ?= 15.0.0
 UNICODE_DIR ?= /usr/share/unicode
-$(GEN_SRC): tools/gen_unicode.py
-	@mkdir -p $(dir $@)
-	python3 tools/gen_unicode.py $(UNICODE_DIR) > $@.tmp && mv $@.tmp $@
+.PHONY: unicode-tables
+unicode-tables:
+	python3 tools/gen_unicode.py --expect $(UNICODE_VERSION) $(UNICODE_DIR) > tokenizer/unicode_tables.c.tmp
+	mv tokenizer/unicode_tables.c.tmp tokenizer/unicode_tables.c
 
-$(BUILD)/obj/gen/unicode_tables.o: $(GEN_SRC)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
-
-$(LIB): $(LIB_OBJ)
+$(LIB_INT): $(LIB_OBJ)
 	@rm -f $@
 	@$(if $(Q),echo "  AR      $@")
-	$(Q)ar rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
-$(TOOL): $(TOOL_OBJ) $(LIB)
+$(LIB): $(LIB_OBJ)
+	@rm -f $@ $(BUILD)/kvgpt-public.o
+	@$(if $(Q),echo "  AR      $@ (kvgpt_* only)")
+	$(Q)$(CC) -r -nostdlib $^ -o $(BUILD)/kvgpt-public.o
+	$(Q)$(OBJCOPY) -w --keep-global-symbol='kvgpt_*' $(BUILD)/kvgpt-public.o
+	$(Q)$(AR) rcs $@ $(BUILD)/kvgpt-public.o
+	@rm -f $(BUILD)/kvgpt-public.o
+
+$(TOOL): $(TOOL_OBJ) $(LIB_INT)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(TOOL_OBJ) $(LIB) $(LDLIBS) -o $@
+	$(Q)$(CC) $(TOOL_OBJ) $(LIB_INT) $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB_INT) $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $< $(TEST_SUPPORT_OBJ) $(LIB) $(CHECK_LIBS) $(LDLIBS) -ldl -o $@
+	$(Q)$(CC) $< $(TEST_SUPPORT_OBJ) $(LIB_INT) $(CHECK_LIBS) $(LDLIBS) -ldl -o $@
 
 # Every suite runs; the target fails if any failed. Fixtures: ../shared/fixtures
 # unless KVGPT_FIXTURES says otherwise; a test that cannot run here prints
 # "SKIP: test: why" and is counted as skipped, not passed (KVGPT_REQUIRE_FIXTURES=1
 # makes a missing fixture a failure instead). (TARGET=cuda has its own test rule above.)
 ifneq ($(TARGET),cuda)
-# valgrind 3.19 decodes no AVX-512: tests/test_memcheck.c runs a copy of the
-# tool built for x86-64-v3 (AVX2, FMA, F16C) in its own folder. Not under the
-# sanitizers (ASan does not run under valgrind; LeakSanitizer checks there).
-MEMCHECK_BUILD := build/memcheck
-MEMCHECK_ARCH  ?= $(if $(filter x86_64,$(shell uname -m)),-march=x86-64-v3,$(ARCH))
-ifeq ($(SAN),)
-MEMCHECK_TOOL  := $(MEMCHECK_BUILD)/kvgpt
-.PHONY: memcheck-tool
-memcheck-tool:
-	@$(MAKE) --no-print-directory BUILD=$(MEMCHECK_BUILD) ARCH=$(MEMCHECK_ARCH) $(MEMCHECK_TOOL)
-endif
-
-test: $(TEST_BIN) $(TOOL) $(if $(MEMCHECK_TOOL),memcheck-tool)
+test: $(TEST_BIN) $(TOOL)
 	@rm -rf $(BUILD)/test-logs; mkdir -p $(BUILD)/test-logs; $(RUN_SUITES)
 endif
+
+# ---- the fixture checks without Check ----------------------------------------------
+# tests/fixture_check.c, built with every `make`: what CI runs under
+# qemu-aarch64 for a cross build and under qemu-x86_64 for other CPUs, e.g.
+#   make fixture-check RUN="qemu-x86_64 -cpu Haswell" EXPECT_KERNELS=avx2 PAST=3
+FIXTURES ?= $(or $(KVGPT_FIXTURES),../shared/fixtures)
+FIXTURE_CHECK := $(BUILD)/fixture_check
+FIXTURE_CHECK_OBJ := $(addprefix $(BUILD)/obj/tests/,fixture_check.o support/fixtures.o support/loader_ref.o)
+all: $(FIXTURE_CHECK)
+$(FIXTURE_CHECK): $(FIXTURE_CHECK_OBJ) $(LIB_INT)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(FIXTURE_CHECK_OBJ) $(LIB_INT) $(LDLIBS) -o $@
+.PHONY: fixture-check
+fixture-check: $(FIXTURE_CHECK)
+	$(RUN) $(FIXTURE_CHECK) $(if $(EXPECT_KERNELS),--expect-kernels $(EXPECT_KERNELS)) $(if $(PAST),--past $(PAST)) \
+	  $(FIXTURES)
 
 # ---- the GPT-2 tokenizer, `make run`, real weights ---------------------------------
 MODELS ?= models
@@ -264,15 +311,15 @@ bench: $(TOOL)
 
 # The benchmark programs and the suite of the probes (see bench/ above).
 all: $(BENCH_BINS)
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_PROBE_OBJ) $(LIB)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_PROBE_OBJ) $(LIB_INT)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $< $(BENCH_PROBE_OBJ) $(LIB) $(LDLIBS) -o $@
+	$(Q)$(CC) $< $(BENCH_PROBE_OBJ) $(LIB_INT) $(LDLIBS) -o $@
 
-$(BUILD)/tests/test_bench: $(BUILD)/obj/tests/test_bench.o $(TEST_SUPPORT_OBJ) $(BENCH_PROBE_OBJ) $(LIB)
+$(BUILD)/tests/test_bench: $(BUILD)/obj/tests/test_bench.o $(TEST_SUPPORT_OBJ) $(BENCH_PROBE_OBJ) $(LIB_INT) $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $< $(TEST_SUPPORT_OBJ) $(BENCH_PROBE_OBJ) $(LIB) $(CHECK_LIBS) $(LDLIBS) -ldl -o $@
+	$(Q)$(CC) $< $(TEST_SUPPORT_OBJ) $(BENCH_PROBE_OBJ) $(LIB_INT) $(CHECK_LIBS) $(LDLIBS) -ldl -o $@
 
 clean:
 	rm -rf build
@@ -283,11 +330,12 @@ clean:
 -include $(shell find build -name '*.d' 2>/dev/null)
 
 # ---- install / pkg-config ------------------------------------------------------
-# make install [PREFIX=/usr/local] [DESTDIR=]: lib/libkvgpt.a, include/kvgpt.h,
-# lib/pkgconfig/kvgpt.pc and bin/kvgpt. A host then needs nothing else:
-#   cc host.c $(pkg-config --static --cflags --libs kvgpt)
-# Libs.private is exactly what this target links its own programs with
-# (-fopenmp -lm for cpu; the CUDA runtime for cuda).
+# make install [PREFIX=/usr/local] [DESTDIR=]: lib/libkvgpt.a (only kvgpt_*
+# global), include/kvgpt.h, lib/pkgconfig/kvgpt.pc and bin/kvgpt. A host then
+# needs nothing else: cc app.c $(pkg-config --cflags --libs kvgpt)
+# Only the static library is installed, so Libs holds what it needs (the same
+# with or without --static): exactly what this target links its own programs
+# with (-fopenmp -lm for cpu; the CUDA runtime for cuda).
 PREFIX  ?= /usr/local
 DESTDIR ?=
 KVGPT_VERSION := $(shell sed -n 's/^\#define KVGPT_VERSION "\(.*\)"/\1/p' include/kvgpt.h)
@@ -300,7 +348,7 @@ install: $(LIB) $(TOOL)
 	install -m 644 include/kvgpt.h $(INSTALL_DIR)/include/kvgpt.h
 	install -m 755 $(TOOL) $(INSTALL_DIR)/bin/kvgpt
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(KVGPT_VERSION)|g' -e 's|@TARGET@|$(TARGET)|g' \
-	    -e 's|@LIBS_PRIVATE@|$(strip $(LDLIBS))|g' kvgpt.pc.in > $(INSTALL_DIR)/lib/pkgconfig/kvgpt.pc
+	    -e 's|@LIBS@|$(strip $(LDLIBS))|g' kvgpt.pc.in > $(INSTALL_DIR)/lib/pkgconfig/kvgpt.pc
 
 uninstall:
 	rm -f $(INSTALL_DIR)/lib/libkvgpt.a $(INSTALL_DIR)/include/kvgpt.h \
@@ -313,4 +361,4 @@ all: $(EXAMPLES)
 $(BUILD)/examples/%: examples/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC LD   $@")
-	$(Q)$(CC) $(filter-out -I. -I$(BUILD)/gen,$(CFLAGS)) $< $(LIB) $(LDLIBS) -o $@
+	$(Q)$(CC) $(filter-out -I.,$(CFLAGS)) $< $(LIB) $(LDLIBS) -o $@

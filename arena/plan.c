@@ -109,6 +109,13 @@ void kvgpt_plan_print(const kvgpt_plan *p, void *file)
         fprintf(f, "%-7s %-28s %-22s %-6s %15zu %10s %12.2f\n", "", "TOTAL (64-byte aligned)", "", "",
                 p->total[sp], "", (double)p->total[sp] / (1024.0 * 1024.0));
     }
+    if (p->kernels[0]) {
+        fprintf(f, "backend: %s kernels, %d thread%s", p->kernels, p->threads, p->threads == 1 ? "" : "s");
+        if (p->threads > 1)
+            fprintf(f, " (the caller's and %d more, %zu bytes = %.2f MiB of stack each, not in the arena)",
+                    p->threads - 1, p->thread_stack, (double)p->thread_stack / 1048576.0);
+        fprintf(f, "\n");
+    }
     if (p->limit)
         fprintf(f, "arena limit: %zu bytes (%.2f MiB)%s\n", p->limit, (double)p->limit / 1048576.0,
                 p->total[KVGPT_SPACE_HOST] > p->limit ? " — EXCEEDED" : "");

@@ -1,5 +1,6 @@
-/* bench/bench_ops.c — times ops_matmul at GPT-2 small shapes and reports it
- * against the machine probes (a report, not a test: make builds it, nothing runs it).
+/* bench/bench_ops.c — times the matmul of the fastest kernel set (or the one
+ * KVGPT_CPU_KERNELS names) at GPT-2 small shapes and reports it against the
+ * machine probes (a report, not a test: make builds it, nothing runs it).
  *
  * Run:   build/cpu/bench/bench_ops [threads] [f32|bf16|f16]   (all dtypes by default)
  *
@@ -56,6 +57,13 @@ int main(int argc, char **argv)
     const int nt = argc > 1 ? atoi(argv[1]) : 2;
     const char *only = argc > 2 ? argv[2] : NULL;
     const int T = ops_threads(nt);
+    const char *want = getenv("KVGPT_CPU_KERNELS");
+    const ops_kernels *K = want && *want ? ops_set_named(want) : ops_set_best();
+    if (!K || !ops_set_runs(K)) {
+        fprintf(stderr, "bench_ops: KVGPT_CPU_KERNELS=%s: no such kernel set, or this CPU cannot run it\n", want);
+        return 2;
+    }
+    printf("kernels: %s\n", K->name);
 
     char *pool = xmalloc(POOL_BYTES);
     memset(pool, 1, POOL_BYTES);
@@ -110,7 +118,7 @@ int main(int argc, char **argv)
                 double t0 = omp_get_wtime();
                 for (int c = 0; c < copies; c++) {
                     w.data = pool + (size_t)c * stride;
-                    ops_matmul(out, oc, in, ic, &w, bias, 1, nt);
+                    K->matmul(out, oc, in, ic, &w, bias, 1, nt);
                 }
                 t[r] = (omp_get_wtime() - t0) / copies;
             }
@@ -122,7 +130,7 @@ int main(int argc, char **argv)
             for (int r = 0; r < REPS; r++) {
                 double t0 = omp_get_wtime();
                 for (int c = 0; c < hot_calls; c++)
-                    ops_matmul(out, oc, in, ic, &w, bias, 1, nt);
+                    K->matmul(out, oc, in, ic, &w, bias, 1, nt);
                 t[r] = (omp_get_wtime() - t0) / hot_calls;
             }
             const double hot = (double)bytes / median(t, REPS) * 1e-9;
@@ -131,10 +139,10 @@ int main(int argc, char **argv)
             const int ns[2] = { 128, 1024 };
             for (int ni = 0; ni < 2; ni++) {
                 const int n = ns[ni], reps = n * (double)ic * oc > 1e10 ? 3 : 5;
-                ops_matmul(out, oc, in, ic, &w, bias, n, nt);   /* warm */
+                K->matmul(out, oc, in, ic, &w, bias, n, nt);   /* warm */
                 for (int r = 0; r < reps; r++) {
                     double t0 = omp_get_wtime();
-                    ops_matmul(out, oc, in, ic, &w, bias, n, nt);
+                    K->matmul(out, oc, in, ic, &w, bias, n, nt);
                     t[r] = omp_get_wtime() - t0;
                 }
                 gf[ni] = 2.0 * n * ic * (double)oc / median(t, reps) * 1e-9;

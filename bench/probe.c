@@ -10,9 +10,20 @@
 
 #define PROBE_CHAINS 16   /* independent accumulators: > FMA latency x FMA ports */
 
+/* The library and this file are built for the architecture's baseline (the
+ * kernels pick their instruction set at open): the FMA loop is cloned for
+ * each x86-64 level and the widest the CPU runs is taken when the program is
+ * loaded. The multiply-add is written for the compiler to fuse (fmaf would be
+ * libm's software one where the clone has no FMA). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define PROBE_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
+#else
+#define PROBE_CLONES
+#endif
+
 /* One thread's FMA loop; returns its multiply-adds. The chains' values are
  * fed back through a volatile sink so the loop cannot be folded away. */
-static double probe_fma_thread(double seconds, volatile float *sink)
+PROBE_CLONES static double probe_fma_thread(double seconds, volatile float *sink)
 {
     float acc[PROBE_CHAINS][OPS_PANEL];
     float m[OPS_PANEL], c[OPS_PANEL];
@@ -31,7 +42,7 @@ static double probe_fma_thread(double seconds, volatile float *sink)
             for (int i = 0; i < PROBE_CHAINS; i++)
 #pragma omp simd
                 for (int j = 0; j < OPS_PANEL; j++)
-                    acc[i][j] = fmaf(acc[i][j], m[j], c[j]);
+                    acc[i][j] = acc[i][j] * m[j] + c[j];
         iters += inner;
         t = omp_get_wtime();
     } while (t - t0 < seconds);

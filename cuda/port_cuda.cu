@@ -217,12 +217,29 @@ kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_b
     return KVGPT_OK;
 }
 
+/* Nothing to start: the device is driven by the caller's thread. */
+kvgpt_status port_start(port *p, kvgpt_error *err)
+{
+    (void)p;
+    (void)err;
+    return KVGPT_OK;
+}
+
 void port_shutdown(port *p)
 {
     if (p) release(p);
 }
 
-/* One host thread drives the device. */
+/* One host thread drives the device: no CPU kernel set, no thread of the library's own. */
+kvgpt_status port_plan_backend(const kvgpt_options *o, kvgpt_plan *p, kvgpt_error *err)
+{
+    if (o->threads < 0) return kv_fail(err, KVGPT_ERR_ARG, "threads %d is negative", o->threads);
+    memcpy(p->kernels, "cuda", 5);
+    p->threads = 1;
+    p->thread_stack = 0;
+    return KVGPT_OK;
+}
+
 int port_threads(const port *p)
 {
     (void)p;

@@ -25,7 +25,18 @@
  *
  * Errors: every function that can fail returns a kvgpt_status (KVGPT_OK is 0)
  * and, when given a kvgpt_error, fills its message naming the file and what is
- * wrong. The library never exits or aborts.
+ * wrong. The library never exits or aborts, not even when the system refuses
+ * it a thread (the model then runs on fewer: kvgpt_model_plan(m)->threads).
+ *
+ * Stack: a host thread that calls the library needs 64 KiB of stack for any
+ * call (tests/test_host.c). The library's own threads (options.threads - 1 of
+ * them, started by kvgpt_open, and again by the first call from another host
+ * thread: OpenMP keeps one pool per host thread) get OMP_STACKSIZE or the
+ * system's default; the plan names their count and stack, not arena memory.
+ *
+ * Portability: one libkvgpt.a runs on every CPU of its architecture; the
+ * fastest kernels this CPU runs are chosen at open (options.cpu_kernels).
+ * Only kvgpt_* symbols are global in it.
  */
 #ifndef KVGPT_H
 #define KVGPT_H
@@ -102,7 +113,11 @@ typedef struct {
     kvgpt_dtype weight_dtype;/* internal weight dtype; default F32 */
     kvgpt_dtype kv_dtype;    /* KV cache dtype; default F32 */
     kvgpt_gelu gelu;         /* override the config's activation; default CONFIG */
-    int threads;             /* CPU threads; 0 = all the runtime offers */
+    int threads;             /* CPU threads; 0 = every processor this process may run on (or
+                                OMP_NUM_THREADS, when fewer); more than those: capped to them;
+                                < 0: KVGPT_ERR_ARG. A thread the system refuses at open (a pids
+                                limit, ulimit -u or -v) makes the team smaller. The plan's
+                                threads say how many (kvgpt_model_plan(m) for an open model) */
     int adapt_threads;       /* 1 (default): a decode step may run on one thread while the
                                 machine is so busy that all of them are slower (measured as
                                 it goes; the tokens are bitwise the same either way) */
@@ -111,6 +126,10 @@ typedef struct {
                                 are computed in turns); default 0: batch; logits_all: the window */
     int no_tokenizer;        /* do not load tokenizer files even if present */
     size_t arena_limit;      /* refuse a plan larger than this; 0 = no limit */
+    const char *cpu_kernels; /* CPU kernel set: NULL, "" or "auto" = the fastest this CPU runs
+                                (unless the environment's KVGPT_CPU_KERNELS names one), else
+                                "portable" (every CPU of the architecture), "avx2", "avx512"
+                                (x86-64); one the build or the CPU lacks: KVGPT_ERR_UNSUPPORTED */
 } kvgpt_options;
 
 void kvgpt_options_default(kvgpt_options *o);
@@ -177,6 +196,11 @@ typedef struct {
     kvgpt_region regions[KVGPT_PLAN_MAX_REGIONS];
     size_t total[2];         /* bytes per space, alignment padding included */
     size_t limit;            /* the arena_limit it was checked against (0 = none) */
+    /* The backend it runs on (not arena memory): */
+    char kernels[16];        /* the CPU kernel set ("portable", "avx2", "avx512"), or "cuda" */
+    int threads;             /* compute threads, the caller's own included; an open model's
+                                plan has those the system allowed */
+    size_t thread_stack;     /* bytes of stack of each of the threads - 1 threads the library starts */
 } kvgpt_plan;
 
 /* Plans the arena for the options: reads config.json, the safetensors header

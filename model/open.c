@@ -416,6 +416,7 @@ kvgpt_status kvgpt_open(const kvgpt_options *o, void *mem, size_t mem_bytes, kvg
     if (!s) s = port_host_memory(m->port, m->host.base, m->host.size, err);
     if (!s) s = model_record_graphs(m, err);
     if (!s) s = port_sync(m->port, err);
+    if (!s) s = port_start(m->port, err);   /* last: a failed open leaves no thread behind */
     if (s) {
         if (m->port) port_shutdown(m->port);
         if (dev) port_device_arena_free(dev);
@@ -424,6 +425,7 @@ kvgpt_status kvgpt_open(const kvgpt_options *o, void *mem, size_t mem_bytes, kvg
         return s;
     }
     m->threads = port_threads(m->port);
+    m->plan.threads = m->threads;   /* those the system allowed */
     m->opt.model_dir = NULL;   /* the caller owns the string */
     *out = m;
     return KVGPT_OK;

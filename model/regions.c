@@ -121,6 +121,8 @@ kvgpt_status model_plan(const kvgpt_config *c, const kvgpt_options *o, size_t st
                        c->block_size);
     if ((unsigned)o->weight_dtype > KVGPT_DTYPE_BF16 || (unsigned)o->kv_dtype > KVGPT_DTYPE_BF16)
         return kv_fail(err, KVGPT_ERR_ARG, "unknown dtype");
+    kvgpt_status bs = port_plan_backend(o, p, err);
+    if (bs) return bs;
     int ctx = o->context ? o->context : c->block_size;
     int B = o->batch, L = c->n_layer, C = c->n_embd, V = c->vocab_size, H = c->n_head;
     int R = MODEL_MAX_ROWS(ctx, B);
@@ -189,7 +191,7 @@ kvgpt_status model_plan(const kvgpt_config *c, const kvgpt_options *o, size_t st
         add(&pl, acts[i].id, "f32", 4, (size_t)R, (size_t)acts[i].w, 1, 0, shape(sh, "[%d,%d]", R, acts[i].w));
     add(&pl, KVGPT_R_ACT_ROWS, "i32", sizeof(int32_t), 3, (size_t)R, 1, 0, shape(sh, "[3,%d]", R));
     add(&pl, KVGPT_R_LOGITS, "f32", 4, (size_t)LR, (size_t)V, 1, 0, shape(sh, "[%d,%d]", LR, V));
-    size_t ws = port_workspace_bytes(R, ctx, C, o->threads);
+    size_t ws = port_workspace_bytes(R, ctx, C, p->threads);
     add(&pl, KVGPT_R_PORT_WORK, "bytes", ws ? ws : 64, 1, 1, 1, 0, shape(sh, "[%s]", port_name()));
 
     if (!arena_plan_ok(p))

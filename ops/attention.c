@@ -1,5 +1,5 @@
-/* ops/attention.c — causal attention of query rows over a layer's KV cache,
- * and the store of new K/V rows into it.
+/* ops/attention.c — causal attention of query rows over a layer's KV cache
+ * (one kernel set's: see ops_internal.h).
  *
  * One (row, head) pair is one task: scores into the thread's scratch, softmax,
  * then the weighted sum of V. Each task's arithmetic is fixed by its inputs
@@ -32,7 +32,7 @@ OPS_INLINE void att_scores(const int G, const kvgpt_dtype dt, float *s, const fl
     for (int g = 0; g < G; g++) {
         float tail = 0.0f;          /* hs not a multiple of 16 */
         for (int j = d; j < hs; j++)
-            tail = fmaf(q[j], ops_ld_dt(dt, k, (t0 + (size_t)g) * (size_t)hs + (size_t)j), tail);
+            tail = OPS_FMAF(q[j], ops_ld_dt(dt, k, (t0 + (size_t)g) * (size_t)hs + (size_t)j), tail);
         s[g] = (ops_vhsum(acc[g]) + tail) * scale;
     }
 }
@@ -63,7 +63,7 @@ OPS_INLINE void att_task(const kvgpt_dtype dt, float *out, const float *q, const
     for (; t < np; t++)
         att_scores(1, dt, s + t, q, k, (size_t)t, hs, scale);
 
-    ops_softmax(s, np);
+    OPS_K(softmax)(s, np);
 
     int d0 = 0;
     for (; d0 + 4 * OPS_PANEL <= hs; d0 += 4 * OPS_PANEL)
@@ -78,7 +78,7 @@ OPS_INLINE void att_task(const kvgpt_dtype dt, float *out, const float *q, const
     for (int d = d0; d < hs; d++) {           /* hs not a multiple of 16 */
         float acc = 0.0f;
         for (int i = 0; i < np; i++)
-            acc = fmaf(s[i], ops_ld_dt(dt, v, (size_t)i * (size_t)hs + (size_t)d), acc);
+            acc = OPS_FMAF(s[i], ops_ld_dt(dt, v, (size_t)i * (size_t)hs + (size_t)d), acc);
         out[d] = acc;
     }
 }
@@ -93,11 +93,6 @@ static void att_task_any(kvgpt_dtype dt, float *out, const float *q, const void 
     }
 }
 
-size_t ops_attention_scratch(int ctx, int nt)
-{
-    return (size_t)ops_threads(nt) * (size_t)ctx;
-}
-
 /* Task = (head, row): one head of one row over its sequence's cache; s is the thread's scratch. */
 static void att_one(float *out, int ldo, const float *q, int ldq, const void *k, const void *v, kvgpt_dtype kv_dtype,
                     const int32_t *seq, const int32_t *pos, int n, int n_head, int hs, int ctx, size_t es, float *s,
@@ -110,10 +105,10 @@ static void att_one(float *out, int ldo, const float *q, int ldq, const void *k,
                  pos[r] + 1, hs, s);
 }
 
-void ops_attention(float *out, int ldo, const float *q, int ldq,
-                   const void *k, const void *v, kvgpt_dtype kv_dtype,
-                   const int32_t *seq, const int32_t *pos, int n,
-                   int n_head, int hs, int ctx, float *scratch, int nt)
+void OPS_K(attention)(float *out, int ldo, const float *q, int ldq,
+                      const void *k, const void *v, kvgpt_dtype kv_dtype,
+                      const int32_t *seq, const int32_t *pos, int n,
+                      int n_head, int hs, int ctx, float *scratch, int nt)
 {
     const size_t es = kv_dtype_size(kv_dtype);
     const long tasks = (long)n * n_head;
@@ -136,29 +131,4 @@ void ops_attention(float *out, int ldo, const float *q, int ldq,
     for (long task = 0; task < tasks; task++)
         att_one(out, ldo, q, ldq, k, v, kv_dtype, seq, pos, n, n_head, hs, ctx, es,
                 scratch + (size_t)omp_get_thread_num() * (size_t)ctx, task);
-}
-
-void ops_kv_store(void *cache, kvgpt_dtype kv_dtype, const float *src, int lds,
-                  const int32_t *seq, const int32_t *pos, int n,
-                  int n_head, int hs, int ctx)
-{
-    for (int r = 0; r < n; r++)
-        for (int h = 0; h < n_head; h++) {
-            const float *x = src + (size_t)r * (size_t)lds + (size_t)h * (size_t)hs;
-            const size_t at = (((size_t)seq[r] * (size_t)n_head + (size_t)h) * (size_t)ctx
-                               + (size_t)pos[r]) * (size_t)hs;
-            switch (kv_dtype) {
-            case KVGPT_DTYPE_F16:
-                for (int d = 0; d < hs; d++)
-                    ((uint16_t *)cache)[at + (size_t)d] = kv_f32_to_f16(x[d]);
-                break;
-            case KVGPT_DTYPE_BF16:
-                for (int d = 0; d < hs; d++)
-                    ((uint16_t *)cache)[at + (size_t)d] = kv_f32_to_bf16(x[d]);
-                break;
-            default:
-                memcpy((float *)cache + at, x, (size_t)hs * sizeof(float));
-                break;
-            }
-        }
 }

@@ -1,5 +1,6 @@
 /* ops/matmul.c — out = in · W + bias over packed panels, for decode (n = 1,
- * memory-bound) and prefill (n large, compute-bound) alike.
+ * memory-bound) and prefill (n large, compute-bound) alike (one kernel set's:
+ * see ops_internal.h).
  *
  * Determinism: every output element is one accumulator lane that starts at 0
  * and takes acc = fma(in[k], W(k,o), acc) for k = 0, 1, ..., ic-1, then adds
@@ -10,13 +11,39 @@
 #include "ops/ops_internal.h"
 #include <omp.h>
 
-#define MM_ROWS 8      /* rows per register tile: 8 x 3 panels = 24 zmm accumulators */
-#define MM_PANELS 3    /* panels per tile */
-/* A batch of 9..12 rows (decoding that many sequences) in one tile of up to
- * 12 x 2 panels, also 24 accumulators: each weight is then read from memory
- * once for the whole batch instead of once for 8 rows and again for the rest. */
-#define MM_WIDE_ROWS 12
+/* Tiles of up to MM_MAX_ROWS rows x MM_MAX_PANELS panels are compiled; each
+ * kernel set uses those its vector registers hold (a panel's accumulator is
+ * one zmm, two ymm or four xmm / NEON registers):
+ *   MM_ROWS x MM_PANELS: the tile of prefill;
+ *   a batch of up to MM_WIDE_ROWS rows (decoding that many sequences) in one
+ *   tile of MM_WIDE_PANELS panels: each weight is read from memory once for
+ *   the whole batch instead of once per MM_ROWS rows (memory-bound, so some
+ *   accumulators may live in L1). */
+#define MM_MAX_ROWS 12
+#define MM_MAX_PANELS 3
+#if !defined(MM_ROWS)
+#if defined(__AVX512F__)
+#define MM_ROWS 8            /* 8 x 3 = 24 of the 32 zmm registers */
+#define MM_PANELS 3
+#define MM_WIDE_ROWS 12      /* 12 x 2, also 24 */
 #define MM_WIDE_PANELS 2
+#elif defined(__AVX2__)
+#define MM_ROWS 6            /* 6 x 1 = 12 of the 16 ymm registers */
+#define MM_PANELS 1
+#define MM_WIDE_ROWS 12
+#define MM_WIDE_PANELS 1
+#elif defined(__aarch64__)
+#define MM_ROWS 5            /* 5 x 1 = 20 of the 32 NEON registers (6 spill one) */
+#define MM_PANELS 1
+#define MM_WIDE_ROWS 12
+#define MM_WIDE_PANELS 1
+#else
+#define MM_ROWS 2            /* 2 x 1 = 8 of the 16 xmm registers (SSE2) */
+#define MM_PANELS 1
+#define MM_WIDE_ROWS 12
+#define MM_WIDE_PANELS 1
+#endif
+#endif
 /* When all rows fit in one tile every weight is used once, straight from
  * memory: each panel's stream is prefetched this far ahead into L1, which
  * keeps more cache lines in flight than the core's own prefetchers do
@@ -27,6 +54,15 @@
 
 /* Decode-sized problems are not worth waking a thread team for. */
 #define MM_PAR_MIN_MACS (1 << 17)
+
+/* gcc for aarch64 keeps some of a tile's accumulators in memory unless its
+ * loops over rows and panels are unrolled before scalar replacement runs
+ * (x86's sets need no hint; given one, gcc blows their epilogues up). */
+#if defined(__aarch64__)
+#define MM_UNROLL _Pragma("GCC unroll 12")
+#else
+#define MM_UNROLL
+#endif
 
 typedef struct {
     const float *in;
@@ -45,36 +81,36 @@ typedef struct {
  * what lets the compiler keep acc[][] in vector registers. */
 OPS_INLINE void mm_tile(const int R, const int P, const kvgpt_dtype dt, const mm_tile_args *a)
 {
-    ops_v16 acc[MM_WIDE_ROWS][MM_PANELS];
+    ops_v16 acc[MM_MAX_ROWS][MM_MAX_PANELS];
     const float *restrict in = a->in;
     const void *restrict w = a->w;
     const size_t ldi = (size_t)a->ldi, ps = a->ps;
 
-    for (int r = 0; r < R; r++)
-        for (int p = 0; p < P; p++)
+    MM_UNROLL for (int r = 0; r < R; r++)
+        MM_UNROLL for (int p = 0; p < P; p++)
             acc[r][p] = ops_vzero();
 
     for (int k = 0; k < a->ic; k++) {
-        ops_v16 wv[MM_PANELS];
-        for (int p = 0; p < P; p++) {
+        ops_v16 wv[MM_MAX_PANELS];
+        MM_UNROLL for (int p = 0; p < P; p++) {
             const size_t at = (size_t)p * ps + (size_t)k * OPS_PANEL;
             if (a->prefetch)
                 OPS_PREFETCH((const char *)w + at * (dt == KVGPT_DTYPE_F32 ? 4 : 2) + MM_PREFETCH_BYTES);
             wv[p] = ops_vld_dt(dt, w, at);
         }
-        for (int r = 0; r < R; r++) {
+        MM_UNROLL for (int r = 0; r < R; r++) {
             const float x = in[(size_t)r * ldi + (size_t)k];
-            for (int p = 0; p < P; p++)
+            MM_UNROLL for (int p = 0; p < P; p++)
                 acc[r][p] = ops_vfma(x, wv[p], acc[r][p]);
         }
     }
 
-    for (int p = 0; p < P; p++) {
+    MM_UNROLL for (int p = 0; p < P; p++) {
         const int c0 = p * OPS_PANEL;
         const float *bias = a->bias ? a->bias + c0 : NULL;
         const int full = a->ncols - c0 >= OPS_PANEL;
         const ops_v16 bv = bias && full ? ops_vld(bias) : ops_vzero();
-        for (int r = 0; r < R; r++) {
+        MM_UNROLL for (int r = 0; r < R; r++) {
             float *o = a->out + (size_t)r * (size_t)a->ldo + (size_t)c0;
             if (full) {
                 ops_vst(o, bias ? ops_vadd(acc[r][p], bv) : acc[r][p]);
@@ -107,7 +143,7 @@ MM_DEF_ALL(KVGPT_DTYPE_F32, f32) MM_DEF_ALL_WIDE(KVGPT_DTYPE_F32, f32)
 MM_DEF_ALL(KVGPT_DTYPE_F16, f16) MM_DEF_ALL_WIDE(KVGPT_DTYPE_F16, f16)
 MM_DEF_ALL(KVGPT_DTYPE_BF16, bf16) MM_DEF_ALL_WIDE(KVGPT_DTYPE_BF16, bf16)
 
-static const mm_tile_fn mm_tiles[3][MM_WIDE_ROWS][MM_PANELS] = {
+static const mm_tile_fn mm_tiles[3][MM_MAX_ROWS][MM_MAX_PANELS] = {
     MM_TABLE(f32), MM_TABLE(f16), MM_TABLE(bf16)
 };
 
@@ -168,13 +204,13 @@ static void mm_range(float *out, int ldo, const float *in, int ldi, const ops_wm
                 a.ncols = w->oc - c0;
                 a.bias = bias ? bias + c0 : NULL;
                 a.prefetch = ntiles == 1;
-                fns[(R - 1) * MM_PANELS + (P - 1)](&a);
+                fns[(R - 1) * MM_MAX_PANELS + (P - 1)](&a);
             }
         }
 }
 
-void ops_matmul(float *out, int ldo, const float *in, int ldi, const ops_wmat *w,
-                const float *bias, int n, int nt)
+void OPS_K(matmul)(float *out, int ldo, const float *in, int ldi, const ops_wmat *w,
+                   const float *bias, int n, int nt)
 {
     if (n <= 0 || w->oc <= 0)
         return;

@@ -48,36 +48,55 @@ float ops_wmat_get(const ops_wmat *w, int k, int o);
 /* Gathers column o: out[k] = W(k, o) for k < ic (the embedding row of a tied lm_head). */
 void ops_wmat_column(const ops_wmat *w, int o, float *out);
 
-/* out[i*ldo + o] = bias[o] + sum_k in[i*ldi + k] * W(k, o), for i < n, o < w->oc.
- * bias may be NULL. out must not alias in. */
-void ops_matmul(float *out, int ldo, const float *in, int ldi, const ops_wmat *w,
-                const float *bias, int n, int nt);
+/* ---- kernel sets ----
+ * The hot kernels are compiled once per instruction set (the Makefile's
+ * OPS_SETS: "portable" — the architecture's baseline, SSE2 on x86-64 and
+ * Advanced SIMD on aarch64 — then "avx2" (AVX2 + FMA + F16C) and "avx512"
+ * (AVX-512 F/BW/DQ/VL) on x86-64) and one set is chosen at run time, once,
+ * by the caller (the CPU port, at open). Within one set every property above
+ * holds; two sets may round differently (a fused multiply-add or a multiply
+ * and an add), never compute anything else. */
+typedef struct {
+    const char *name;
+    /* out[i*ldo + o] = bias[o] + sum_k in[i*ldi + k] * W(k, o), for i < n, o < w->oc.
+     * bias may be NULL. out must not alias in. */
+    void (*matmul)(float *out, int ldo, const float *in, int ldi, const ops_wmat *w,
+                   const float *bias, int n, int nt);
+    /* Row-wise, x is [n, c] row-major: out = (x - mean) / sqrt(var + eps) * w + b;
+     * b may be NULL; out may alias x. */
+    void (*layernorm)(float *out, const float *x, const float *w, const float *b,
+                      int n, int c, float eps, int nt);
+    void (*gelu_erf)(float *x, size_t len, int nt);    /* 0.5 x (1 + erf(x / sqrt 2)) */
+    void (*gelu_tanh)(float *x, size_t len, int nt);   /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+    void (*add)(float *x, const float *y, size_t len, int nt);   /* x += y */
+    /* In place, one row: x = exp(x - max) / sum; -INFINITY entries become 0
+     * (a row of nothing but -INFINITY becomes all 0, not NaN). */
+    void (*softmax)(float *x, int len);
+    /* Attention over a KV cache. Cache of one layer: k and v, each
+     * [n_seq][n_head][ctx][hs] in kv_dtype. For each row r: q is
+     * q[r*ldq + h*hs + d]; it attends to positions 0..pos[r] of sequence
+     * seq[r] (causal: the row's own K/V must already be in the cache at
+     * pos[r]); scores scaled by 1/sqrt(hs), softmax, weighted sum of v into
+     * out[r*ldo + h*hs + d]. scratch holds ops_attention_scratch(ctx, nt) floats. */
+    void (*attention)(float *out, int ldo, const float *q, int ldq,
+                      const void *k, const void *v, kvgpt_dtype kv_dtype,
+                      const int32_t *seq, const int32_t *pos, int n,
+                      int n_head, int hs, int ctx, float *scratch, int nt);
+} ops_kernels;
 
-/* ---- row-wise kernels (x is [n, c] row-major) ---- */
-/* out = (x - mean) / sqrt(var + eps) * w + b; b may be NULL; out may alias x. */
-void ops_layernorm(float *out, const float *x, const float *w, const float *b,
-                   int n, int c, float eps, int nt);
-void ops_gelu_erf(float *x, size_t len, int nt);   /* 0.5 x (1 + erf(x / sqrt 2)) */
-void ops_gelu_tanh(float *x, size_t len, int nt);  /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
-void ops_add(float *x, const float *y, size_t len, int nt);   /* x += y */
-/* In place, one row: x = exp(x - max) / sum; -INFINITY entries become 0
- * (a row of nothing but -INFINITY becomes all 0, not NaN). */
-void ops_softmax(float *x, int len);
-/* Index of the largest value (the first on ties). */
-int ops_argmax(const float *x, int len);
+/* The sets this build has, the baseline first (i >= count: NULL). */
+int ops_set_count(void);
+const ops_kernels *ops_set_at(int i);
+/* The set of this name in this build, or NULL. */
+const ops_kernels *ops_set_named(const char *name);
+/* 1 when this CPU, and the OS (it must save the wide registers), can run k. */
+int ops_set_runs(const ops_kernels *k);
+/* The fastest set this CPU runs. */
+const ops_kernels *ops_set_best(void);
+/* What the set needs of the CPU, for messages ("AVX2, FMA and F16C"). */
+const char *ops_set_needs(const ops_kernels *k);
 
-/* ---- attention over a KV cache ----
- * Cache of one layer: k and v, each [n_seq][n_head][ctx][hs] in kv_dtype.
- * For each row r: q is q[r*ldq + h*hs + d]; it attends to positions
- * 0..pos[r] of sequence seq[r] (causal: the row's own K/V must already be in
- * the cache at pos[r]); scores scaled by 1/sqrt(hs), softmax, weighted sum of
- * v into out[r*ldo + h*hs + d]. scratch holds nt * ctx floats (nt as given,
- * or the OpenMP maximum when nt <= 0). */
-void ops_attention(float *out, int ldo, const float *q, int ldq,
-                   const void *k, const void *v, kvgpt_dtype kv_dtype,
-                   const int32_t *seq, const int32_t *pos, int n,
-                   int n_head, int hs, int ctx, float *scratch, int nt);
-/* Floats of scratch ops_attention needs for nt threads. */
+/* Floats of scratch the attention kernel needs for nt threads. */
 size_t ops_attention_scratch(int ctx, int nt);
 
 /* Writes rows of K (or V) into a layer's cache: for each row r, the n_head
@@ -86,7 +105,17 @@ void ops_kv_store(void *cache, kvgpt_dtype kv_dtype, const float *src, int lds,
                   const int32_t *seq, const int32_t *pos, int n,
                   int n_head, int hs, int ctx);
 
+/* ---- threads ---- */
 /* Threads ops will use for nt (nt > 0: nt; else the OpenMP maximum). */
 int ops_threads(int nt);
+/* Bytes of stack of each thread libgomp starts (OMP_STACKSIZE, or the
+ * system's default for new threads). */
+size_t ops_thread_stack(void);
+/* Starts the calling thread's OpenMP pool for a team of nt threads (itself
+ * included) and returns the team the system allows, 1..nt: a thread the
+ * system refuses makes the team smaller, never ends the process. Call it on
+ * a host thread before its first parallel region, and ask no region for
+ * more threads than it returned. */
+int ops_team_start(int nt);
 
 #endif

@@ -1,21 +1,16 @@
-/* ops/rowwise.c — layernorm, GELU, residual add, softmax and argmax.
+/* ops/rowwise.c — layernorm, GELU, residual add and softmax (one kernel
+ * set's: see ops_internal.h).
  *
  * These are memory-light next to the matmuls; they only go parallel when a
  * call is big enough to pay for waking the thread team, and each element's
  * arithmetic is the same whichever thread computes it.
  */
 #include "ops/ops_internal.h"
-#include <omp.h>
 
 /* Elements below which elementwise kernels stay on the calling thread. */
 #define ROW_PAR_MIN 32768
 /* Elementwise work is handed out in blocks of this many floats (cache-line multiples). */
 #define ROW_BLOCK 4096
-
-int ops_threads(int nt)
-{
-    return nt > 0 ? nt : omp_get_max_threads();
-}
 
 static int row_team(size_t work, int nt)
 {
@@ -77,8 +72,8 @@ static void ln_block(const rw_job *j, long r)
     ln_row(j->out + (size_t)r * j->c, j->x + (size_t)r * j->c, j->w, j->b, j->c, j->eps);
 }
 
-void ops_layernorm(float *out, const float *x, const float *w, const float *b,
-                   int n, int c, float eps, int nt)
+void OPS_K(layernorm)(float *out, const float *x, const float *w, const float *b,
+                      int n, int c, float eps, int nt)
 {
     const rw_job j = {ln_block, (float *)x, out, NULL, w, b, 0, c, eps};
     run_blocks(&j, n, row_team((size_t)n * (size_t)c, nt));
@@ -140,11 +135,11 @@ static void run_elementwise(void (*block)(const rw_job *, long), float *x, const
     run_blocks(&j, (long)((len + ROW_BLOCK - 1) / ROW_BLOCK), row_team(len, nt));
 }
 
-void ops_gelu_erf(float *x, size_t len, int nt) { run_elementwise(gelu_erf_job, x, NULL, len, nt); }
-void ops_gelu_tanh(float *x, size_t len, int nt) { run_elementwise(gelu_tanh_job, x, NULL, len, nt); }
-void ops_add(float *x, const float *y, size_t len, int nt) { run_elementwise(add_job, x, y, len, nt); }
+void OPS_K(gelu_erf)(float *x, size_t len, int nt) { run_elementwise(gelu_erf_job, x, NULL, len, nt); }
+void OPS_K(gelu_tanh)(float *x, size_t len, int nt) { run_elementwise(gelu_tanh_job, x, NULL, len, nt); }
+void OPS_K(add)(float *x, const float *y, size_t len, int nt) { run_elementwise(add_job, x, y, len, nt); }
 
-void ops_softmax(float *x, int len)
+void OPS_K(softmax)(float *x, int len)
 {
     float mx = -INFINITY;
 #pragma omp simd reduction(max:mx)
@@ -165,13 +160,4 @@ void ops_softmax(float *x, int len)
 #pragma omp simd
     for (int i = 0; i < len; i++)
         x[i] /= s;
-}
-
-int ops_argmax(const float *x, int len)
-{
-    int best = 0;
-    for (int i = 1; i < len; i++)
-        if (x[i] > x[best])
-            best = i;
-    return best;
 }

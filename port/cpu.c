@@ -1,16 +1,25 @@
-/* port/cpu.c — the CPU backend: port.h bound to the C99 + OpenMP kernels of ops/. */
+/* port/cpu.c — the CPU backend: port.h bound to the C99 + OpenMP kernels of
+ * ops/, with the kernel set chosen once, at open, for this CPU. */
 #include "port/port.h"
 #include "port/governor.h"
 #include "ops/ops.h"
 #include "common/status.h"
 
+#include <omp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 struct port {
+    const ops_kernels *k; /* the kernel set */
     int nt;               /* threads for every kernel */
-    int nt_max;           /* threads at init: the pool and the attention scratch are sized for these */
-    float *att_scratch;   /* ops_attention scratch, nt * ctx floats */
+    int nt_max;           /* the team the pool was started for (the attention scratch holds the plan's) */
+    pthread_t owner;      /* the host thread whose pool was started */
+    int started;          /* owner is valid */
+    float *att_scratch;   /* attention scratch, nt * ctx floats */
+    int adapt_opt;        /* options.adapt_threads */
     int adapt;            /* the governor picks nt for each forward */
     double t0;            /* when the current forward began (adapt only) */
     gov_state gov;
@@ -36,7 +45,61 @@ size_t port_workspace_bytes(int rows, int ctx, int n_embd, int threads)
 {
     (void)rows;
     (void)n_embd;
-    return ops_attention_scratch(ctx, ops_threads(threads)) * sizeof(float);
+    return ops_attention_scratch(ctx, threads) * sizeof(float);
+}
+
+/* The kernel set the options (or else KVGPT_CPU_KERNELS) name: "auto", or
+ * none, is the fastest this CPU runs. */
+static kvgpt_status cpu_kernels(const kvgpt_options *o, const ops_kernels **out, kvgpt_error *err)
+{
+    const char *name = o->cpu_kernels, *from = "cpu_kernels";
+    if (!name || !*name) {
+        name = getenv("KVGPT_CPU_KERNELS");
+        from = "KVGPT_CPU_KERNELS";
+    }
+    *out = ops_set_best();
+    if (!name || !*name || strcmp(name, "auto") == 0) return KVGPT_OK;
+    char sets[96] = "", runs[96] = "";
+    for (int i = 0; i < ops_set_count(); i++) {
+        const ops_kernels *k = ops_set_at(i);
+        snprintf(sets + strlen(sets), sizeof sets - strlen(sets), "%s%s", i ? ", " : "", k->name);
+        if (ops_set_runs(k))
+            snprintf(runs + strlen(runs), sizeof runs - strlen(runs), "%s%s", *runs ? ", " : "", k->name);
+    }
+    const ops_kernels *k = ops_set_named(name);
+    if (!k)
+        return kv_fail(err, KVGPT_ERR_UNSUPPORTED, "%s \"%.40s\": this build has no such kernel set (it has %s; "
+                       "or auto)", from, name, sets);
+    if (!ops_set_runs(k))
+        return kv_fail(err, KVGPT_ERR_UNSUPPORTED, "%s \"%s\": this CPU cannot run it (it needs %s); it runs %s",
+                       from, name, ops_set_needs(k), runs);
+    *out = k;
+    return KVGPT_OK;
+}
+
+/* 0 is every processor this process may run on (or fewer, when
+ * OMP_NUM_THREADS says so); more than those is capped to them (the plan says
+ * how many): the kernels' spinning barriers make a thread without a processor
+ * of its own a loss, and a host built on a bigger machine still runs. */
+static kvgpt_status cpu_threads(const kvgpt_options *o, int *out, kvgpt_error *err)
+{
+    const int procs = omp_get_num_procs();
+    if (o->threads < 0)
+        return kv_fail(err, KVGPT_ERR_ARG, "threads %d is negative (0: every processor, here %d)", o->threads, procs);
+    int nt = o->threads ? o->threads : omp_get_max_threads();
+    *out = nt < 1 ? 1 : nt > procs ? procs : nt;
+    return KVGPT_OK;
+}
+
+kvgpt_status port_plan_backend(const kvgpt_options *o, kvgpt_plan *p, kvgpt_error *err)
+{
+    const ops_kernels *k;
+    kvgpt_status s = cpu_kernels(o, &k, err);
+    if (!s) s = cpu_threads(o, &p->threads, err);
+    if (s) return s;
+    snprintf(p->kernels, sizeof p->kernels, "%s", k->name);
+    p->thread_stack = ops_thread_stack();
+    return KVGPT_OK;
 }
 
 kvgpt_status port_device_arena(void **base, size_t bytes, kvgpt_error *err)
@@ -54,27 +117,39 @@ kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_b
 {
     (void)device_base;
     (void)device_bytes;
-    (void)workspace_bytes;
-    (void)err;
     port *p = mem;
     memset(p, 0, sizeof *p);
-    p->nt = p->nt_max = ops_threads(o->threads);
+    kvgpt_status s = cpu_kernels(o, &p->k, err);
+    if (!s) s = cpu_threads(o, &p->nt_max, err);
+    (void)workspace_bytes;   /* planned by port_workspace_bytes for the same options */
+    if (s) return s;
     p->att_scratch = workspace;
-    gov_init(&p->gov, o->adapt_threads ? p->nt : 1);
-    p->adapt = p->gov.max > 1;
-    /* libgomp starts its thread pool (allocating) at the first parallel region
-     * of a host thread: do it now, inside open, not in the first generation.
-     * A host that later calls from another thread of its own pays this once there. */
-    if (p->nt > 1) {   /* a one-thread region starts no pool but allocates a team */
-        int started = 0;
-#pragma omp parallel num_threads(p->nt)
-        {
-#pragma omp atomic
-            started++;
-        }
-        (void)started;
-    }
+    p->adapt_opt = o->adapt_threads;
+    /* One thread until port_start: nothing may ask libgomp for a team before
+     * the pool was started where a refusal cannot end the process. */
+    p->nt = 1;
+    gov_init(&p->gov, 1);
     *out = p;
+    return KVGPT_OK;
+}
+
+/* The pool of the calling host thread, for up to nt_max threads: as many as
+ * the system allows (ops_team_start). Run at the end of open, and again when
+ * a forward comes from another host thread (libgomp keeps one pool per host
+ * thread: that one's is started then). */
+static void cpu_team(port *p, int nt)
+{
+    p->nt = p->nt_max = ops_team_start(nt);
+    p->owner = pthread_self();
+    p->started = 1;
+    gov_init(&p->gov, p->adapt_opt ? p->nt : 1);
+    p->adapt = p->gov.max > 1;
+}
+
+kvgpt_status port_start(port *p, kvgpt_error *err)
+{
+    (void)err;
+    cpu_team(p, p->nt_max);
     return KVGPT_OK;
 }
 
@@ -89,6 +164,7 @@ void port_set_threads(port *p, int threads)
 /* No clock is read unless the governor is on. */
 void port_step_begin(port *p)
 {
+    if (p->started && !pthread_equal(p->owner, pthread_self())) cpu_team(p, p->nt_max);
     if (!p->adapt) return;
     port_set_threads(p, gov_threads(&p->gov));
     p->t0 = now_s();
@@ -164,22 +240,22 @@ void port_embed(port *p, float *x, const port_wmat *wte, const float *wpe,
 void port_layernorm(port *p, float *out, const float *x, const float *w, const float *b,
                     int n, int c, float eps)
 {
-    ops_layernorm(out, x, w, b, n, c, eps, p->nt);
+    p->k->layernorm(out, x, w, b, n, c, eps, p->nt);
 }
 
 void port_matmul(port *p, float *out, int ldo, const float *in, int ldi, const port_wmat *w,
                  const float *bias, int n)
 {
-    ops_matmul(out, ldo, in, ldi, as_ops_c(w), bias, n, p->nt);
+    p->k->matmul(out, ldo, in, ldi, as_ops_c(w), bias, n, p->nt);
 }
 
 void port_gelu(port *p, float *x, size_t len, kvgpt_gelu kind)
 {
-    if (kind == KVGPT_GELU_TANH) ops_gelu_tanh(x, len, p->nt);
-    else ops_gelu_erf(x, len, p->nt);
+    if (kind == KVGPT_GELU_TANH) p->k->gelu_tanh(x, len, p->nt);
+    else p->k->gelu_erf(x, len, p->nt);
 }
 
-void port_add(port *p, float *x, const float *y, size_t len) { ops_add(x, y, len, p->nt); }
+void port_add(port *p, float *x, const float *y, size_t len) { p->k->add(x, y, len, p->nt); }
 
 void port_kv_store(port *p, void *k_cache, void *v_cache, kvgpt_dtype kv_dtype,
                    const float *qkv, int ldqkv, const int32_t *seq, const int32_t *pos,
@@ -195,8 +271,8 @@ void port_attention(port *p, float *out, int ldo, const float *q, int ldq,
                     const void *k_cache, const void *v_cache, kvgpt_dtype kv_dtype,
                     const int32_t *seq, const int32_t *pos, int n, int n_head, int hs, int ctx)
 {
-    ops_attention(out, ldo, q, ldq, k_cache, v_cache, kv_dtype, seq, pos, n, n_head, hs, ctx,
-                  p->att_scratch, p->nt);
+    p->k->attention(out, ldo, q, ldq, k_cache, v_cache, kv_dtype, seq, pos, n, n_head, hs, ctx,
+                    p->att_scratch, p->nt);
 }
 
 /* Bytes of one head's positions [0, n), and where slot seq's head h starts. */

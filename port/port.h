@@ -35,6 +35,11 @@ size_t port_struct_bytes(void);
 size_t port_wmat_bytes(int ic, int oc, kvgpt_dtype dt);
 size_t port_workspace_bytes(int rows, int ctx, int n_embd, int threads);
 
+/* Checks the options the backend heeds (CPU: threads, cpu_kernels) and
+ * fills the plan's backend fields: the kernel set, the threads, the stack of
+ * each thread the backend starts. */
+kvgpt_status port_plan_backend(const kvgpt_options *o, kvgpt_plan *p, kvgpt_error *err);
+
 /* The device arena (CUDA: one cudaMalloc). Never called when the device is the host. */
 kvgpt_status port_device_arena(void **base, size_t bytes, kvgpt_error *err);
 void port_device_arena_free(void *base);
@@ -45,8 +50,13 @@ void port_device_arena_free(void *base);
 kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_bytes,
                        void *workspace, size_t workspace_bytes, const kvgpt_options *o,
                        kvgpt_error *err);
+/* The last step of a successful open: the CPU port starts its thread pool
+ * here (as large as the system allows, up to the plan's threads), so that a
+ * failed open leaves no thread behind. */
+kvgpt_status port_start(port *p, kvgpt_error *err);
 void port_shutdown(port *p);
-/* Threads the backend computes with now (CPU), for reports. */
+/* Threads the backend computes with now (CPU), for reports: after
+ * port_start, at most the plan's. */
 int port_threads(const port *p);
 /* Threads for the following kernels, 1 .. the count at init (the CPU's
  * kernels give the same bits for any); ignored by backends without threads. */

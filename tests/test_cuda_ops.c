@@ -26,6 +26,9 @@
 #include "tests/support/port_rig.h"
 #include "tests/support/suite.h"
 
+/* The CPU reference: the portable kernel set, the reference path of every CPU. */
+static const ops_kernels *cpu_ops(void) { return ops_set_at(0); }
+
 #define RIG_BYTES ((size_t)768 << 20)
 #define EPS32 (1.0 / 16777216.0)   /* 2^-24: half an ulp of 1.0f */
 
@@ -188,7 +191,7 @@ static void check_mm(const char *what, const wpair *w, const float *in, int ldi,
     sync_ok(what);
     dget(dev_out, dout, out_floats * sizeof(float));
     float *ref = xmalloc(out_floats * sizeof(float));
-    ops_matmul(ref, ldo, in + in_off, ldi, &w->cpu, bias, n, 0);
+    cpu_ops()->matmul(ref, ldo, in + in_off, ldi, &w->cpu, bias, n, 0);
     for (int r = 0; r < n; r++) {
         const double xn = norm(in + in_off + (size_t)r * ldi, ic);
         for (int o = 0; o < oc; o++) {
@@ -321,9 +324,9 @@ START_TEST(test_epilogues)
                 long at = first_bit_diff(a, b, n4);
                 ck_assert_msg(at < 0, "matmul+gelu %d, %s, %d rows: fused %a, separate %a at %ld", kind,
                               dt_name(dts[d]), n, at < 0 ? 0.0 : (double)a[at], at < 0 ? 0.0 : (double)b[at], at);
-                ops_matmul(ref, 4 * C, x, C, &fc.cpu, NULL, n, 0);
-                if (kind) ops_gelu_tanh(ref, n4, 0);
-                else ops_gelu_erf(ref, n4, 0);
+                cpu_ops()->matmul(ref, 4 * C, x, C, &fc.cpu, NULL, n, 0);
+                if (kind) cpu_ops()->gelu_tanh(ref, n4, 0);
+                else cpu_ops()->gelu_erf(ref, n4, 0);
                 for (size_t i = 0; i < n4; i++) {
                     const double tol = 2.0 * mm_tol(norm(x + (i / (4 * C)) * C, C), C, fc.norm[i % (4 * C)], 0.0f) +
                                        1e-6 * fabs(ref[i]) + 1e-7;
@@ -351,7 +354,7 @@ START_TEST(test_epilogues)
             port_matmul(R.p, o1, C, dh2, 4 * C, &proj.dev, NULL, n);
             port_add(R.p, dh2, o1, nc);   /* dh2's first n*C floats are the product's input */
             dget(a, dh2, nc * sizeof(float));
-            ops_matmul(ref, C, h, 4 * C, &proj.cpu, NULL, n, 0);
+            cpu_ops()->matmul(ref, C, h, 4 * C, &proj.cpu, NULL, n, 0);
             for (size_t i = 0; i < nc; i++) {
                 const double want = (double)h[i] + ref[i];
                 ck_assert_msg(fabs(a[i] - want) <= 2.0 * mm_tol(norm(h + (i / C) * 4 * C, 4 * C), 4 * C, proj.norm[i % C],
@@ -428,7 +431,7 @@ START_TEST(test_layernorm)
                 port_layernorm(R.p, dy, dx, dw, bias ? db : NULL, n, c, 1e-5f);
                 sync_ok("layernorm");
                 dget(g, dy, len * 4);
-                ops_layernorm(ref, x, w, bias ? b : NULL, n, c, 1e-5f, 0);
+                cpu_ops()->layernorm(ref, x, w, bias ? b : NULL, n, c, 1e-5f, 0);
                 /* Both in double, rounded once: only the order of the double sums differs. */
                 for (size_t i = 0; i < len; i++)
                     ck_assert_msg(fabs(g[i] - ref[i]) <= 2.0 * EPS32 * fabs(ref[i]) + 1e-12,
@@ -463,8 +466,8 @@ START_TEST(test_elementwise)
             sync_ok("gelu");
             dget(g, dx, len * 4);
             memcpy(ref, x, len * 4);
-            if (kind) ops_gelu_tanh(ref, len, 0);
-            else ops_gelu_erf(ref, len, 0);
+            if (kind) cpu_ops()->gelu_tanh(ref, len, 0);
+            else cpu_ops()->gelu_erf(ref, len, 0);
             /* erfcf / expf of the device and of the CPU: each within a few ulp. */
             for (size_t i = 0; i < len; i++)
                 ck_assert_msg(fabs(g[i] - ref[i]) <= 1e-6 * fabs(ref[i]) + 1e-7, "gelu %s: x %.9g: %.9g vs %.9g",
@@ -475,7 +478,7 @@ START_TEST(test_elementwise)
         sync_ok("add");
         dget(g, dx, len * 4);
         memcpy(ref, x, len * 4);
-        ops_add(ref, y, len, 0);
+        cpu_ops()->add(ref, y, len, 0);
         ck_assert_msg(first_bit_diff(g, ref, len) < 0, "add of %zu: device and CPU differ", len);
         free(x);
         free(y);
@@ -633,7 +636,7 @@ START_TEST(test_attention)
                     sync_ok("attention");
                     dget(g, dout, (size_t)n * C * 4);
                     float *scratch = xmalloc(ops_attention_scratch(ctx, 0) * sizeof(float));
-                    ops_attention(ref, C, q, ldq, k, v, dts[d], seq, pos, n, H, hs, ctx, scratch, 0);
+                    cpu_ops()->attention(ref, C, q, ldq, k, v, dts[d], seq, pos, n, H, hs, ctx, scratch, 0);
                     free(scratch);
                     /* A convex combination of V rows (|v| <= 1): softmax exp and sum order differ. */
                     for (size_t i = 0; i < (size_t)n * C; i++)

@@ -2,7 +2,8 @@
  * every logit of every position of the reference prompts within 1e-4, the
  * argmax at every position, both layouts (nanoGPT without biases, exact GELU;
  * HuggingFace with biases, tanh GELU and the erf override), the char
- * tokenizer, and results independent of the thread count. */
+ * tokenizer, and results independent of the thread count: each with every
+ * kernel set of the build that this CPU runs. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +16,34 @@
 #include "tests/support/loader_ref.h"
 
 #define TOL 1e-4
+
+/* The CPU kernel sets a build may have; each loop test runs once per set. */
+static const char *const g_sets[] = {"portable", "avx2", "avx512"};
+#define N_SETS 3
+static const char *g_kernels;   /* the kernel set the current test opens models with */
+
+/* 1 when set i is to be run: this CPU runs it (the plan takes it). A
+ * backend without CPU kernel sets (cuda) runs the test once, as it is. */
+static int use_set(int i)
+{
+    kvgpt_config c;
+    kvgpt_options o;
+    kvgpt_plan p;
+    kvgpt_error err = {0, ""};
+    kvgpt_shape_config(KVGPT_SHAPE_GPT2, &c);
+    kvgpt_options_default(&o);
+    o.cpu_kernels = g_sets[i];
+    kvgpt_status s = kvgpt_plan_config(&c, &o, &p, &err);
+    g_kernels = NULL;
+    if (s == KVGPT_ERR_UNSUPPORTED) {
+        printf("  kernel set %s: skipped (%s)\n", g_sets[i], err.msg);
+        return 0;
+    }
+    ck_assert_msg(s == KVGPT_OK, "%s", err.msg);
+    if (strcmp(p.kernels, g_sets[i]) != 0) return i == 0;
+    g_kernels = g_sets[i];
+    return 1;
+}
 
 /* Loads a reference index; NULL (test skipped) when the fixtures are absent. */
 static int load_ref(const char *rel_json, const char *variant, ref_set *set)
@@ -36,10 +65,12 @@ static void open_model(const char *rel_dir, kvgpt_gelu gelu, int threads, int lo
     o.gelu = gelu;
     o.threads = threads;
     o.logits_all = logits_all;
+    o.cpu_kernels = g_kernels;
     kvgpt_error err = {0};
     kvgpt_status s = kvgpt_open(&o, NULL, 0, m, &err);
     ck_assert_msg(s == KVGPT_OK, "kvgpt_open(%s): %s: %s", dir, kvgpt_strerror(s), err.msg);
     ck_assert_ptr_nonnull(*m);
+    if (g_kernels) ck_assert_str_eq(kvgpt_model_plan(*m)->kernels, g_kernels);
 }
 
 /* Runs every entry of set on m and checks it against the f32 file. */
@@ -59,7 +90,8 @@ static void check_entries(kvgpt_model *m, const ref_set *set, const char *rel_f3
         ck_assert_msg(s == KVGPT_OK, "%s %s: kvgpt_forward: %s", what, e->name, err.msg);
         ref_diff d;
         ref_compare(got, want, e, V, &d);
-        printf("  %s %-10s T=%-3d max |diff| %.3g\n", what, e->name, e->n, d.max_abs);
+        printf("  %s %-10s T=%-3d max |diff| %.3g (%s kernels)\n", what, e->name, e->n, d.max_abs,
+               kvgpt_model_plan(m)->kernels);
         ck_assert_msg(d.max_abs <= TOL, "%s %s: logit [%d,%d] is %.7g, nanoGPT says %.7g (|diff| %.3g > %g)", what,
                       e->name, d.worst_row, d.worst_col, (double)got[(size_t)d.worst_row * V + d.worst_col],
                       (double)want[(size_t)d.worst_row * V + d.worst_col], d.max_abs, TOL);
@@ -74,6 +106,7 @@ static void check_entries(kvgpt_model *m, const ref_set *set, const char *rel_f3
 
 START_TEST(test_shakespeare_char_logits)
 {
+    if (!use_set(_i)) return;
     ref_set set;
     if (!load_ref("reference/shakespeare_char_logits.json", NULL, &set)) return;
     ck_assert_int_eq(set.n, 3);
@@ -91,6 +124,7 @@ END_TEST
 
 START_TEST(test_shakespeare_char_encode)
 {
+    g_kernels = NULL;   /* the default choice */
     ref_set set;
     if (!load_ref("reference/shakespeare_char_logits.json", NULL, &set)) return;
     kvgpt_model *m;
@@ -130,6 +164,7 @@ END_TEST
 
 START_TEST(test_gpt2_tiny_hf_gelu_tanh)
 {
+    if (!use_set(_i)) return;
     ref_set set;
     if (!load_ref("reference/gpt2_tiny_hf_logits.json", "gelu_tanh", &set)) return;
     ck_assert_int_eq(set.n, 2);
@@ -146,6 +181,7 @@ END_TEST
 
 START_TEST(test_gpt2_tiny_hf_gelu_erf_override)
 {
+    if (!use_set(_i)) return;
     ref_set set, tanh_set;
     if (!load_ref("reference/gpt2_tiny_hf_logits.json", "gelu_erf", &set)) return;
     load_ref("reference/gpt2_tiny_hf_logits.json", "gelu_tanh", &tanh_set);
@@ -189,6 +225,7 @@ static float *run_threads(const char *rel_dir, const ref_entry *e, int threads, 
 
 START_TEST(test_thread_count_independence)
 {
+    if (!use_set(_i)) return;
     ref_set sc, hf;
     if (!load_ref("reference/shakespeare_char_logits.json", NULL, &sc)) return;
     load_ref("reference/gpt2_tiny_hf_logits.json", "gelu_tanh", &hf);
@@ -204,8 +241,8 @@ START_TEST(test_thread_count_independence)
         size_t first = count;
         for (size_t k = 0; k < count && first == count; k++)
             if (memcmp(&a[k], &b[k], sizeof(float)) != 0) first = k;
-        ck_assert_msg(first == count, "%s: threads=1 and threads=2 differ at logit [%zu,%zu]: %.9g vs %.9g",
-                      cases[i].dir, first / (size_t)V, first % (size_t)V, first < count ? (double)a[first] : 0.0,
+        ck_assert_msg(first == count, "%s, %s kernels: threads=1 and threads=2 differ at logit [%zu,%zu]: %.9g vs %.9g",
+                      cases[i].dir, g_kernels, first / (size_t)V, first % (size_t)V, first < count ? (double)a[first] : 0.0,
                       first < count ? (double)b[first] : 0.0);
         free(a);
         free(b);
@@ -215,6 +252,7 @@ END_TEST
 
 START_TEST(test_last_position_only)
 {
+    g_kernels = NULL;   /* the default choice */
     /* Without logits_all only the last position's logits come back: the same
      * numbers as the last row of the full run. */
     ref_set sc, hf;
@@ -242,6 +280,7 @@ END_TEST
 
 START_TEST(test_forward_bad_arguments)
 {
+    g_kernels = NULL;   /* the default choice */
     if (!tf_need_fixtures(__func__)) return;
     kvgpt_model *m;
     open_model("shakespeare_char", KVGPT_GELU_CONFIG, 0, 1, &m);
@@ -276,11 +315,11 @@ int main(void)
     Suite *s = suite_create("forward");
     TCase *tc = tcase_create("forward");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_shakespeare_char_logits);
+    tcase_add_loop_test(tc, test_shakespeare_char_logits, 0, N_SETS);
     tcase_add_test(tc, test_shakespeare_char_encode);
-    tcase_add_test(tc, test_gpt2_tiny_hf_gelu_tanh);
-    tcase_add_test(tc, test_gpt2_tiny_hf_gelu_erf_override);
-    tcase_add_test(tc, test_thread_count_independence);
+    tcase_add_loop_test(tc, test_gpt2_tiny_hf_gelu_tanh, 0, N_SETS);
+    tcase_add_loop_test(tc, test_gpt2_tiny_hf_gelu_erf_override, 0, N_SETS);
+    tcase_add_loop_test(tc, test_thread_count_independence, 0, N_SETS);
     tcase_add_test(tc, test_last_position_only);
     tcase_add_test(tc, test_forward_bad_arguments);
     suite_add_tcase(s, tc);

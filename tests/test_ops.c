@@ -1,7 +1,8 @@
 /* tests/test_ops.c — the ops kernels against naive double-precision
  * references on random, never-zero inputs of awkward sizes, plus the
  * bit-for-bit determinism the KV cache relies on (results independent of nt,
- * of n and of a row's place in the batch). */
+ * of n and of a row's place in the batch): every kernel test runs once per
+ * kernel set of the build that this CPU runs (the portable one everywhere). */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -64,6 +65,55 @@ static double f16_value(uint16_t h)
         return m ? NAN : s * INFINITY;
     return s * ldexp(1024 + m, e - 25);
 }
+
+/* ---------- kernel sets ---------- */
+
+static const ops_kernels *K;   /* the set the current test runs */
+
+/* Loop tests run once per set: _i is the set's index; 0 when the CPU cannot run it. */
+static int use_set(int i)
+{
+    K = ops_set_at(i);
+    ck_assert_ptr_nonnull(K);
+    if (!ops_set_runs(K)) {
+        printf("  kernel set %s: skipped (this CPU cannot run it)\n", K->name);
+        return 0;
+    }
+    return 1;
+}
+
+START_TEST(test_sets)
+{
+    ck_assert_int_ge(ops_set_count(), 1);
+    ck_assert_ptr_null(ops_set_at(ops_set_count()));
+    ck_assert_ptr_null(ops_set_at(-1));
+    const ops_kernels *base = ops_set_at(0);
+    ck_assert_str_eq(base->name, "portable");
+    ck_assert(ops_set_runs(base));
+    ck_assert(ops_set_runs(ops_set_best()));
+    ck_assert_ptr_null(ops_set_named("no-such-set"));
+    ck_assert_ptr_null(ops_set_named(NULL));
+    for (int i = 0; i < ops_set_count(); i++) {
+        const ops_kernels *k = ops_set_at(i);
+        ck_assert_ptr_eq(ops_set_named(k->name), k);
+        ck_assert(k->matmul && k->layernorm && k->gelu_erf && k->gelu_tanh && k->add && k->softmax &&
+                  k->attention);
+        ck_assert(strlen(ops_set_needs(k)) > 0);
+    }
+    int last = 0;
+    for (int i = 0; i < ops_set_count(); i++)
+        if (ops_set_runs(ops_set_at(i))) last = i;
+    ck_assert_ptr_eq(ops_set_best(), ops_set_at(last));
+#if defined(__x86_64__)
+    ck_assert_int_eq(ops_set_count(), 3);
+    ck_assert_str_eq(ops_set_at(1)->name, "avx2");
+    ck_assert_str_eq(ops_set_at(2)->name, "avx512");
+    /* A set's requirements include those of the sets before it. */
+    if (ops_set_runs(ops_set_at(2))) ck_assert(ops_set_runs(ops_set_at(1)));
+#endif
+    printf("  kernel sets: best here %s\n", ops_set_best()->name);
+}
+END_TEST
 
 /* ---------- half conversions ---------- */
 
@@ -276,7 +326,7 @@ static void run_matmul_case(int ic, int oc, int n, kvgpt_dtype dt, int route_o, 
     float *out = xmalloc((size_t)n * ldo * sizeof *out);
     for (size_t i = 0; i < (size_t)n * ldo; i++)
         out[i] = 12345.0f;
-    ops_matmul(out, ldo, in, ldi, &w, bias, n, nt);
+    K->matmul(out, ldo, in, ldi, &w, bias, n, nt);
     check_matmul(&w, in, ldi, bias, out, ldo, n);
     for (int i = 0; i < n; i++)          /* nothing written past oc */
         for (int o = oc; o < ldo; o++)
@@ -290,6 +340,7 @@ static void run_matmul_case(int ic, int oc, int n, kvgpt_dtype dt, int route_o, 
 
 START_TEST(test_matmul_small)
 {
+    if (!use_set(_i)) return;
     const int sizes[] = { 1, 3, 17, 64 };
     const int ns[] = { 1, 3, 8, 9, 12, 17 };
     for (int d = 0; d < 3; d++)
@@ -303,6 +354,7 @@ END_TEST
 
 START_TEST(test_matmul_large)
 {
+    if (!use_set(_i)) return;
     const int shapes[][3] = { {768, 768, 1}, {767, 769, 3}, {769, 767, 17}, {768, 3072, 9},
                               {3072, 768, 5}, {768, 2304, 37}, {64, 50257 % 4096 + 3, 2} };
     for (int d = 0; d < 3; d++)
@@ -316,6 +368,7 @@ END_TEST
  * every run must produce the same bits. */
 START_TEST(test_matmul_determinism)
 {
+    if (!use_set(_i)) return;
     const int shapes[][2] = { {768, 2304}, {769, 767}, {64, 50} };
     const int n = 37;
     for (int d = 0; d < 3; d++)
@@ -327,19 +380,19 @@ START_TEST(test_matmul_determinism)
             float *bias = rnd_vec((size_t)oc, 0.5f);
             size_t len = (size_t)n * oc;
             float *ref = xmalloc(len * sizeof *ref), *got = xmalloc(len * sizeof *got);
-            ops_matmul(ref, oc, in, ic, &w, bias, n, 1);
+            K->matmul(ref, oc, in, ic, &w, bias, n, 1);
             for (int nt = 1; nt <= 2; nt++) {
-                ops_matmul(got, oc, in, ic, &w, bias, n, nt);
+                K->matmul(got, oc, in, ic, &w, bias, n, nt);
                 ck_assert_msg(memcmp(ref, got, len * sizeof *got) == 0, "batch nt=%d", nt);
                 memset(got, 0, len * sizeof *got);
                 for (int i = 0; i < n; i++)
-                    ops_matmul(got + (size_t)i * oc, oc, in + (size_t)i * ic, ic, &w, bias, 1, nt);
+                    K->matmul(got + (size_t)i * oc, oc, in + (size_t)i * ic, ic, &w, bias, 1, nt);
                 ck_assert_msg(memcmp(ref, got, len * sizeof *got) == 0, "rows nt=%d", nt);
                 /* Odd batch splits: rows land in different tile positions,
                  * and batches of 9..12 rows take the wide 12 x 2 tile. */
                 int cut[] = { 0, 5, 6, 16, 28, n };
                 for (int c = 0; c < 5; c++)
-                    ops_matmul(got + (size_t)cut[c] * oc, oc, in + (size_t)cut[c] * ic, ic, &w,
+                    K->matmul(got + (size_t)cut[c] * oc, oc, in + (size_t)cut[c] * ic, ic, &w,
                                bias, cut[c + 1] - cut[c], nt);
                 ck_assert_msg(memcmp(ref, got, len * sizeof *got) == 0, "splits nt=%d", nt);
             }
@@ -357,6 +410,7 @@ END_TEST
 
 START_TEST(test_layernorm)
 {
+    if (!use_set(_i)) return;
     const int cs[] = { 1, 3, 17, 64, 767, 768, 769, 3072 };
     const int ns[] = { 1, 3, 40 };
     for (int ci = 0; ci < 8; ci++)
@@ -370,7 +424,7 @@ START_TEST(test_layernorm)
                 float *b = withb ? rnd_vec((size_t)c, 0.5f) : NULL;
                 float *out = xmalloc((size_t)n * c * sizeof *out);
                 float *out2 = xmalloc((size_t)n * c * sizeof *out2);
-                ops_layernorm(out, x, wt, b, n, c, 1e-5f, 1);
+                K->layernorm(out, x, wt, b, n, c, 1e-5f, 1);
                 double worst = 0.0;
                 for (int r = 0; r < n; r++) {
                     const float *xr = x + (size_t)r * c;
@@ -391,9 +445,9 @@ START_TEST(test_layernorm)
                 }
                 ck_assert_msg(worst < 1e-5, "layernorm c=%d n=%d b=%d: %g", c, n, withb, worst);
                 /* nt and aliasing do not change the bits. */
-                ops_layernorm(out2, x, wt, b, n, c, 1e-5f, 2);
+                K->layernorm(out2, x, wt, b, n, c, 1e-5f, 2);
                 ck_assert(memcmp(out, out2, (size_t)n * c * sizeof *out) == 0);
-                ops_layernorm(x, x, wt, b, n, c, 1e-5f, 2);
+                K->layernorm(x, x, wt, b, n, c, 1e-5f, 2);
                 ck_assert(memcmp(out, x, (size_t)n * c * sizeof *out) == 0);
                 free(out2);
                 free(out);
@@ -426,11 +480,11 @@ static void check_gelu(int tanh_form)
         memcpy(y, x, len * sizeof *y);
         memcpy(y2, x, len * sizeof *y);
         if (tanh_form) {
-            ops_gelu_tanh(y, len, 1);
-            ops_gelu_tanh(y2, len, 2);
+            K->gelu_tanh(y, len, 1);
+            K->gelu_tanh(y2, len, 2);
         } else {
-            ops_gelu_erf(y, len, 1);
-            ops_gelu_erf(y2, len, 2);
+            K->gelu_erf(y, len, 1);
+            K->gelu_erf(y2, len, 2);
         }
         ck_assert(memcmp(y, y2, len * sizeof *y) == 0);
         double worst = 0.0;
@@ -449,14 +503,21 @@ static void check_gelu(int tanh_form)
     }
 }
 
-START_TEST(test_gelu_erf) { check_gelu(0); }
+START_TEST(test_gelu_erf)
+{
+    if (use_set(_i)) check_gelu(0);
+}
 END_TEST
 
-START_TEST(test_gelu_tanh) { check_gelu(1); }
+START_TEST(test_gelu_tanh)
+{
+    if (use_set(_i)) check_gelu(1);
+}
 END_TEST
 
 START_TEST(test_add)
 {
+    if (!use_set(_i)) return;
     const size_t lens[] = { 1, 3, 17, 768, 769, 3072 * 37 + 5 };
     for (int li = 0; li < 6; li++) {
         size_t len = lens[li];
@@ -466,7 +527,7 @@ START_TEST(test_add)
             volatile float s = x[i] + y[i];
             ref[i] = s;
         }
-        ops_add(x, y, len, li & 1 ? 2 : 0);
+        K->add(x, y, len, li & 1 ? 2 : 0);
         ck_assert(memcmp(x, ref, len * sizeof *x) == 0);
         free(ref);
         free(y);
@@ -477,6 +538,7 @@ END_TEST
 
 START_TEST(test_softmax)
 {
+    if (!use_set(_i)) return;
     const int lens[] = { 1, 3, 17, 64, 768, 1025 };
     for (int li = 0; li < 6; li++)
         for (int withinf = 0; withinf < 2; withinf++) {
@@ -493,7 +555,7 @@ START_TEST(test_softmax)
                 sum += exp(x[i] - mx);
             float *y = xmalloc((size_t)len * sizeof *y);
             memcpy(y, x, (size_t)len * sizeof *y);
-            ops_softmax(y, len);
+            K->softmax(y, len);
             double worst = 0.0, total = 0.0;
             for (int i = 0; i < len; i++) {
                 double ref = exp(x[i] - mx) / sum;
@@ -509,30 +571,8 @@ START_TEST(test_softmax)
             free(x);
         }
     float all_inf[3] = { -INFINITY, -INFINITY, -INFINITY };
-    ops_softmax(all_inf, 3);
+    K->softmax(all_inf, 3);
     ck_assert(all_inf[0] == 0.0f && all_inf[2] == 0.0f);
-}
-END_TEST
-
-START_TEST(test_argmax)
-{
-    float one = 0.5f;
-    ck_assert_int_eq(ops_argmax(&one, 1), 0);
-    const int lens[] = { 3, 17, 768, 50257 };
-    for (int li = 0; li < 4; li++) {
-        int len = lens[li];
-        float *x = rnd_vec((size_t)len, 1.0f);
-        int best = 0;
-        for (int i = 1; i < len; i++)
-            if (x[i] > x[best])
-                best = i;
-        ck_assert_int_eq(ops_argmax(x, len), best);
-        x[len - 1] = 2.0f;
-        x[len / 2] = 2.0f;           /* tie: the first one wins */
-        x[0] = -INFINITY;
-        ck_assert_int_eq(ops_argmax(x, len), len / 2);
-        free(x);
-    }
 }
 END_TEST
 
@@ -541,6 +581,11 @@ START_TEST(test_threads)
     ck_assert_int_eq(ops_threads(3), 3);
     ck_assert_int_eq(ops_threads(0), omp_get_max_threads());
     ck_assert_int_eq(ops_threads(-1), omp_get_max_threads());
+    ck_assert_int_eq(ops_team_start(1), 1);
+    ck_assert_int_eq(ops_team_start(0), 1);
+    int t = ops_team_start(2);
+    ck_assert_msg(t >= 1 && t <= 2, "team %d", t);
+    ck_assert_uint_ge(ops_thread_stack(), 16384);
 }
 END_TEST
 
@@ -629,7 +674,7 @@ static void run_attention_case(att_shape sh, kvgpt_dtype dt)
     ck_assert_uint_eq(ops_attention_scratch(sh.ctx, 2), (size_t)2 * sh.ctx);
     for (size_t i = 0; i < (size_t)n * ldo; i++)
         out[i] = out2[i] = 777.0f;
-    ops_attention(out, ldo, q, ldq, k, v, dt, seq, pos, n, sh.n_head, sh.hs, sh.ctx, scratch, 1);
+    K->attention(out, ldo, q, ldq, k, v, dt, seq, pos, n, sh.n_head, sh.hs, sh.ctx, scratch, 1);
 
     double *p = xmalloc((size_t)sh.ctx * sizeof *p);
     double worst = 0.0;
@@ -666,10 +711,10 @@ static void run_attention_case(att_shape sh, kvgpt_dtype dt)
         ck_assert(out[(size_t)r * ldo + C] == 777.0f);
 
     /* nt=2, and each row alone, give the same bits. */
-    ops_attention(out2, ldo, q, ldq, k, v, dt, seq, pos, n, sh.n_head, sh.hs, sh.ctx, scratch, 2);
+    K->attention(out2, ldo, q, ldq, k, v, dt, seq, pos, n, sh.n_head, sh.hs, sh.ctx, scratch, 2);
     ck_assert(memcmp(out, out2, (size_t)n * ldo * sizeof *out) == 0);
     for (int r = 0; r < n; r++)
-        ops_attention(out2 + (size_t)r * ldo, ldo, q + (size_t)r * ldq, ldq, k, v, dt, seq + r,
+        K->attention(out2 + (size_t)r * ldo, ldo, q + (size_t)r * ldq, ldq, k, v, dt, seq + r,
                       pos + r, 1, sh.n_head, sh.hs, sh.ctx, scratch, 1 + (r & 1));
     ck_assert(memcmp(out, out2, (size_t)n * ldo * sizeof *out) == 0);
 
@@ -684,6 +729,7 @@ static void run_attention_case(att_shape sh, kvgpt_dtype dt)
 
 START_TEST(test_attention)
 {
+    if (!use_set(_i)) return;
     const att_shape shapes[] = { {3, 2, 64, 40}, {2, 12, 64, 300}, {3, 3, 17, 9}, {1, 1, 1, 5},
                                  {2, 2, 16, 33}, {2, 2, 80, 21}, {1, 4, 3, 1}, {1, 2, 128, 1030} };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -697,22 +743,22 @@ static Suite *ops_suite(void)
     Suite *s = suite_create("ops");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_sets);
     tcase_add_test(tc, test_f16_decode_all);
     tcase_add_test(tc, test_f16_rounding);
     tcase_add_test(tc, test_bf16);
     tcase_add_test(tc, test_pack);
-    tcase_add_test(tc, test_matmul_small);
-    tcase_add_test(tc, test_matmul_large);
-    tcase_add_test(tc, test_matmul_determinism);
-    tcase_add_test(tc, test_layernorm);
-    tcase_add_test(tc, test_gelu_erf);
-    tcase_add_test(tc, test_gelu_tanh);
-    tcase_add_test(tc, test_add);
-    tcase_add_test(tc, test_softmax);
-    tcase_add_test(tc, test_argmax);
+    tcase_add_loop_test(tc, test_matmul_small, 0, ops_set_count());
+    tcase_add_loop_test(tc, test_matmul_large, 0, ops_set_count());
+    tcase_add_loop_test(tc, test_matmul_determinism, 0, ops_set_count());
+    tcase_add_loop_test(tc, test_layernorm, 0, ops_set_count());
+    tcase_add_loop_test(tc, test_gelu_erf, 0, ops_set_count());
+    tcase_add_loop_test(tc, test_gelu_tanh, 0, ops_set_count());
+    tcase_add_loop_test(tc, test_add, 0, ops_set_count());
+    tcase_add_loop_test(tc, test_softmax, 0, ops_set_count());
     tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_kv_store);
-    tcase_add_test(tc, test_attention);
+    tcase_add_loop_test(tc, test_attention, 0, ops_set_count());
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,6 +1,7 @@
 /* tokenizer/unicode.h — the character classes of the GPT-2 pre-tokenizer
- * (\p{L}, \p{N}, White_Space), from tables that tools/gen_unicode.py writes
- * at build time from the Unicode Character Database.
+ * (\p{L}, \p{N}, White_Space), from tables tools/gen_unicode.py wrote from
+ * the Unicode Character Database (unicode_tables.c: committed, pinned to one
+ * Unicode version, so that every build tokenizes alike).
  */
 #ifndef KVGPT_UNICODE_H
 #define KVGPT_UNICODE_H

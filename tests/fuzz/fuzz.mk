@@ -11,15 +11,15 @@ FUZZ_DIR     := build/fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_RSS_MB  ?= 2048
 FUZZ_TIMEOUT ?= 10
-FUZZ_GEN_SRC := $(GEN_SRC)
 FUZZ_SAN     := address,undefined
-FUZZ_CFLAGS  := -std=c99 -g -O1 -march=native -fopenmp -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
-                -D_POSIX_C_SOURCE=200809L -Iinclude -I. -I$(dir $(FUZZ_GEN_SRC)) -MMD -MP \
+FUZZ_CFLAGS  := -std=c99 -g -O1 -fopenmp -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+                -D_POSIX_C_SOURCE=200809L -Iinclude -I. -MMD -MP \
                 -Wno-pass-failed
-# The whole library (the Makefile's own lists) and the tool's option parser, with
-# OpenMP: the archive lets each target link only what it uses.
+# The whole library (the Makefile's own lists, every kernel set) and the tool's
+# option parser, with OpenMP: the archive lets each target link only what it uses.
 FUZZ_LIB_SRC := $(CORE_SRC) $(CPU_SRC) tools/cli.c
-FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRC)) $(FUZZ_DIR)/obj/gen/unicode_tables.o
+FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRC)) \
+                $(foreach s,$(OPS_SETS),$(patsubst %.c,$(FUZZ_DIR)/obj/%.$(s).o,$(OPS_SET_SRC)))
 FUZZ_LIB     := $(FUZZ_DIR)/libkvgpt_fuzz.a
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 # The nanoGPT checkpoint readers only where the tree has them.
@@ -33,9 +33,12 @@ $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -c $< -o $@
 
-$(FUZZ_DIR)/obj/gen/unicode_tables.o: $(FUZZ_GEN_SRC)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -c $< -o $@
+define FUZZ_SET_RULE
+$$(FUZZ_DIR)/obj/ops/%.$(1).o: ops/%.c
+	@mkdir -p $$(dir $$@)
+	$$(FUZZ_CC) $$(FUZZ_CFLAGS) $$(OPS_FLAGS_$(1)) -DOPS_SET=$(1) -fsanitize=fuzzer-no-link,$$(FUZZ_SAN) -c $$< -o $$@
+endef
+$(foreach s,$(OPS_SETS),$(eval $(call FUZZ_SET_RULE,$(s))))
 
 $(FUZZ_LIB): $(FUZZ_LIB_OBJ)
 	@rm -f $@
