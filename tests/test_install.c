@@ -1,7 +1,9 @@
-/* tests/test_install.c — packaging as a host sees it: `make install` into a
- * fresh prefix, then examples/host.c compiled against the installed copy with
- * nothing but `pkg-config --static --cflags --libs kvgpt`, then run on the
- * fixture model: it must succeed and print generated text.
+/* tests/test_install.c — packaging as a host sees it: the installed archive
+ * defines no global symbol but kvgpt_*; `make install` into a fresh prefix,
+ * then examples/host.c compiled against the installed copy with nothing but
+ * `pkg-config --cflags --libs kvgpt` (what CMake and Meson ask) and again with
+ * `--static`, then run on the fixture model: it must succeed and print
+ * generated text.
  * Runs from the repository root (as `make test` does); the nested make gets
  * the outer make's command-line variables (TARGET, SAN) but not its jobserver. */
 #include <check.h>
@@ -79,26 +81,30 @@ START_TEST(test_install_and_host)
         if (i == 3) ck_assert_msg(access(p, X_OK) == 0, "%s is not executable", p);
     }
 
-    /* 2. What pkg-config tells a host. */
-    char flags[1024] = "";
-    snprintf(cmd, sizeof cmd, "PKG_CONFIG_PATH=%s/lib/pkgconfig pkg-config --static --cflags --libs kvgpt", g_prefix);
-    FILE *p = popen(cmd, "r");
-    ck_assert(p != NULL);
-    size_t got = fread(flags, 1, sizeof flags - 1, p);
-    flags[got] = 0;
-    ck_assert_msg(pclose(p) == 0, "`%s` failed", cmd);
-    flags[strcspn(flags, "\n")] = 0;
-    char want[700];
-    snprintf(want, sizeof want, "-I%s/include", g_prefix);
-    ck_assert_msg(strstr(flags, want) && strstr(flags, "-lkvgpt") && strstr(flags, "-lm"),
-                  "pkg-config gave \"%s\"", flags);
-
-    /* 3. The example, against the installed copy only (no -I of the repository). */
-    snprintf(cmd, sizeof cmd, "cc -O2 examples/host.c %s -o %s/host > %s 2>&1", flags, g_prefix, log);
-    rc = sh(cmd);
-    out = slurp(log);
-    ck_assert_msg(rc == 0, "`%s` failed (%d):\n%s", cmd, rc, out);
-    free(out);
+    /* 2. The example, against the installed copy only (no -I of the
+     * repository), with what pkg-config tells a host: plain, then --static. */
+    const char *how[2] = {"", "--static "}, *bin[2] = {"host", "host-static"};
+    for (int i = 0; i < 2; i++) {
+        char flags[1024] = "";
+        snprintf(cmd, sizeof cmd, "PKG_CONFIG_PATH=%s/lib/pkgconfig pkg-config %s--cflags --libs kvgpt", g_prefix,
+                 how[i]);
+        FILE *p = popen(cmd, "r");
+        ck_assert(p != NULL);
+        size_t got = fread(flags, 1, sizeof flags - 1, p);
+        flags[got] = 0;
+        ck_assert_msg(pclose(p) == 0, "`%s` failed", cmd);
+        flags[strcspn(flags, "\n")] = 0;
+        char want[700];
+        snprintf(want, sizeof want, "-I%s/include", g_prefix);
+        ck_assert_msg(strstr(flags, want) && strstr(flags, "-lkvgpt") && strstr(flags, "-lm") &&
+                          strstr(flags, "-fopenmp"),
+                      "pkg-config %sgave \"%s\"", how[i], flags);
+        snprintf(cmd, sizeof cmd, "cc -O2 examples/host.c %s -o %s/%s > %s 2>&1", flags, g_prefix, bin[i], log);
+        rc = sh(cmd);
+        out = slurp(log);
+        ck_assert_msg(rc == 0, "`%s` failed (%d):\n%s", cmd, rc, out);
+        free(out);
+    }
 
     /* 4. Run it on the fixture model. */
     const char *model = tf_path("shakespeare_char");
@@ -118,6 +124,47 @@ START_TEST(test_install_and_host)
 }
 END_TEST
 
+/* The archive make install ships ($KVGPT_LIB, which make test sets) defines
+ * no global symbol but kvgpt_*: a host's own json_init or arena_open can
+ * neither clash with ours nor be called by it. The whole archive is one
+ * partially linked object whose other symbols are local, nvcc's included
+ * under TARGET=cuda, so no exception is made for anything. */
+START_TEST(test_archive_exports_only_kvgpt)
+{
+    const char *lib = getenv("KVGPT_LIB");
+    if (!lib || !*lib) {
+        printf("  %s: skipped (KVGPT_LIB is not set; make test sets it)\n", __func__);
+        return;
+    }
+    if (!have("nm")) {
+        printf("  %s: skipped (no nm)\n", __func__);
+        return;
+    }
+    struct stat st;
+    ck_assert_msg(stat(lib, &st) == 0, "%s: no such archive", lib);
+    char cmd[1200], line[1024], bad[2048] = "";
+    snprintf(cmd, sizeof cmd, "nm -g --defined-only -P '%s' 2>&1", lib);
+    FILE *p = popen(cmd, "r");
+    ck_assert(p != NULL);
+    int ours = 0, n_bad = 0;
+    while (fgets(line, sizeof line, p)) {
+        /* -P: "name type value size"; member headers end in ':' */
+        char name[512], type[8];
+        if (sscanf(line, "%511s %7s", name, type) != 2 || name[strlen(name) - 1] == ':' || strchr(name, '['))
+            continue;
+        if (strncmp(name, "kvgpt_", 6) == 0) {
+            ours++;
+            continue;
+        }
+        if (n_bad++ < 16) snprintf(bad + strlen(bad), sizeof bad - strlen(bad), "  %s %s\n", type, name);
+    }
+    ck_assert_msg(pclose(p) == 0, "`%s` failed", cmd);
+    printf("  %s: %d kvgpt_ globals, %d others\n", lib, ours, n_bad);
+    ck_assert_msg(ours >= 20, "%s: only %d kvgpt_ symbols: not the library?", lib, ours);
+    ck_assert_msg(n_bad == 0, "%s defines %d global symbols without the kvgpt_ prefix:\n%s", lib, n_bad, bad);
+}
+END_TEST
+
 static void cleanup(void)
 {
     if (g_prefix[0]) {
@@ -133,6 +180,7 @@ int main(void)
     Suite *s = suite_create("install");
     TCase *tc = tcase_create("install");
     tcase_set_timeout(tc, 300);   /* the nested make may have to rebuild the library */
+    tcase_add_test(tc, test_archive_exports_only_kvgpt);
     tcase_add_test(tc, test_install_and_host);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int int_list(json_reader *r, int32_t *dst, int cap, int *n)
+int ref_int_list(json_reader *r, int32_t *dst, int cap, int *n)
 {
     int64_t v;
     *n = 0;
@@ -35,7 +35,7 @@ static int block_member(json_reader *r, json_span key, ref_entry *e, int *handle
     *handled = 1;
     if (json_span_eq(key, "offset")) return size_field(r, &e->offset);
     if (json_span_eq(key, "nbytes")) return size_field(r, &e->nbytes);
-    if (json_span_eq(key, "argmax_per_position")) return int_list(r, e->argmax, REF_MAX_T, &e->n_argmax);
+    if (json_span_eq(key, "argmax_per_position")) return ref_int_list(r, e->argmax, REF_MAX_T, &e->n_argmax);
     *handled = 0;
     return 1;
 }
@@ -61,7 +61,7 @@ static int entry(json_reader *r, const char *variant, ref_entry *e)
         int ok = 1;
         if (json_span_eq(key, "name")) ok = string_field(r, e->name, sizeof e->name, NULL);
         else if (json_span_eq(key, "prompt")) ok = string_field(r, e->prompt, sizeof e->prompt, &e->prompt_len);
-        else if (json_span_eq(key, "token_ids")) ok = int_list(r, e->ids, REF_MAX_T, &e->n);
+        else if (json_span_eq(key, "token_ids")) ok = ref_int_list(r, e->ids, REF_MAX_T, &e->n);
         else if (variant && json_span_eq(key, variant)) {
             have_variant = 1;
             if (!json_object_begin(r)) return 0;

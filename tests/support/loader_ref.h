@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "kvgpt.h"
+#include "loader/json.h"
 
 #define REF_MAX_ENTRIES 8
 #define REF_MAX_T 256
@@ -32,6 +33,8 @@ typedef struct {
  * member of that name does ("gelu_tanh", "gelu_erf"). 0 on success; else -1
  * and a reason in why. */
 int ref_load(const char *json_path, const char *variant, ref_set *out, char *why, size_t why_cap);
+/* A JSON array of int32 values into dst (at most cap; *n gets the count); 1 on success. */
+int ref_int_list(json_reader *r, int32_t *dst, int cap, int *n);
 /* The entry's logits, malloc'd; NULL when unreadable or the sizes disagree. */
 float *ref_logits(const char *f32_path, const ref_entry *e, int vocab);
 
