@@ -284,6 +284,6 @@ int main(int argc, char **argv)
                  "reference/gpt2_tiny_hf_logits_gelu_erf.f32");
     check_greedy(past);
     check_vectors();
-    printf("fixture_check: %d passed, %d failed\n", g_passed, g_failed);
+    printf("fixture_check: %d passed, %d failed, 0 skipped\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }
