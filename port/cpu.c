@@ -15,7 +15,8 @@
 struct port {
     const ops_kernels *k; /* the kernel set */
     int nt;               /* threads for every kernel */
-    int nt_max;           /* the team the pool was started for (the attention scratch holds the plan's) */
+    int nt_max;           /* the team the system allowed the pool: at most nt_plan */
+    int nt_plan;          /* the plan's threads (the attention scratch holds as many) */
     pthread_t owner;      /* the host thread whose pool was started */
     int started;          /* owner is valid */
     float *att_scratch;   /* attention scratch, nt * ctx floats */
@@ -117,29 +118,29 @@ kvgpt_status port_init(port **out, void *mem, void *device_base, size_t device_b
 {
     (void)device_base;
     (void)device_bytes;
+    (void)workspace_bytes;   /* port_workspace_bytes planned it for the same options */
     port *p = mem;
     memset(p, 0, sizeof *p);
     kvgpt_status s = cpu_kernels(o, &p->k, err);
-    if (!s) s = cpu_threads(o, &p->nt_max, err);
-    (void)workspace_bytes;   /* planned by port_workspace_bytes for the same options */
+    if (!s) s = cpu_threads(o, &p->nt_plan, err);
     if (s) return s;
     p->att_scratch = workspace;
     p->adapt_opt = o->adapt_threads;
     /* One thread until port_start: nothing may ask libgomp for a team before
      * the pool was started where a refusal cannot end the process. */
-    p->nt = 1;
+    p->nt = p->nt_max = 1;
     gov_init(&p->gov, 1);
     *out = p;
     return KVGPT_OK;
 }
 
-/* The pool of the calling host thread, for up to nt_max threads: as many as
- * the system allows (ops_team_start). Run at the end of open, and again when
- * a forward comes from another host thread (libgomp keeps one pool per host
- * thread: that one's is started then). */
-static void cpu_team(port *p, int nt)
+/* The pool of the calling host thread, for up to the plan's threads: as
+ * many as the system allows (ops_team_start). Run at the end of open, and
+ * again when a forward comes from another host thread (libgomp keeps one pool
+ * per host thread: that one's is started then). */
+static void cpu_team(port *p)
 {
-    p->nt = p->nt_max = ops_team_start(nt);
+    p->nt = p->nt_max = ops_team_start(p->nt_plan);
     p->owner = pthread_self();
     p->started = 1;
     gov_init(&p->gov, p->adapt_opt ? p->nt : 1);
@@ -149,7 +150,7 @@ static void cpu_team(port *p, int nt)
 kvgpt_status port_start(port *p, kvgpt_error *err)
 {
     (void)err;
-    cpu_team(p, p->nt_max);
+    cpu_team(p);
     return KVGPT_OK;
 }
 
@@ -164,7 +165,7 @@ void port_set_threads(port *p, int threads)
 /* No clock is read unless the governor is on. */
 void port_step_begin(port *p)
 {
-    if (p->started && !pthread_equal(p->owner, pthread_self())) cpu_team(p, p->nt_max);
+    if (p->started && !pthread_equal(p->owner, pthread_self())) cpu_team(p);
     if (!p->adapt) return;
     port_set_threads(p, gov_threads(&p->gov));
     p->t0 = now_s();
