@@ -29,17 +29,12 @@
 #endif
 
 /* The stack kvgpt.h promises; AddressSanitizer's redzones around every local
- * array make frames several times larger, so its build gets four times as much.
- * kvgpt_plan_model and kvgpt_open still take about 120 KiB (loader_read_config's
- * 72 KiB buffer, kvgpt_open's and kvgpt_plan_model's path buffers and plans):
- * they are checked on HT_OPEN_STACK until those shrink. */
+ * array make frames several times larger, so its build gets four times as much. */
 #ifdef HT_ASAN
-#define HT_SCALE 4
+#define HT_STACK (4 * 64 * 1024)
 #else
-#define HT_SCALE 1
+#define HT_STACK (64 * 1024)
 #endif
-#define HT_STACK (HT_SCALE * 64 * 1024)
-#define HT_OPEN_STACK (HT_SCALE * 160 * 1024)
 
 static const char *g_self;   /* this binary, for the children */
 
@@ -185,19 +180,19 @@ static int have(const char *tool)
 }
 
 /* kvgpt.h: plan, open, encode, generate and close need at most 64 KiB of the
- * caller's stack (open: see HT_OPEN_STACK). Generation runs on a host thread
- * other than open's, as a host's worker may: its OpenMP pool starts there. */
+ * caller's stack. Generation runs on a host thread other than open's, as a
+ * host's worker may: its OpenMP pool starts there. */
 START_TEST(test_64k_stack)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     const char *models[2][2] = {{"shakespeare_char", "ROMEO:"}, {"gpt2_tiny_hf", "Hello, world. Hello again"}};
     for (int i = 0; i < 2; i++) {
         char cmd[4096], out[2048];
-        snprintf(cmd, sizeof cmd, "exec '%s' --stack %d %d '%s' '%s'", g_self, HT_OPEN_STACK, HT_STACK,
+        snprintf(cmd, sizeof cmd, "exec '%s' --stack %d %d '%s' '%s'", g_self, HT_STACK, HT_STACK,
                  tf_path(models[i][0]), models[i][1]);
         int rc = ht_sh(cmd, out, sizeof out);
-        printf("  %s: plan and open on %d KiB of stack, encode and generate on %d KiB: %s", models[i][0],
-               HT_OPEN_STACK / 1024, HT_STACK / 1024, out);
+        printf("  %s: plan and open on a thread with %d KiB of stack, encode and generate on another: %s",
+               models[i][0], HT_STACK / 1024, out);
         ck_assert_msg(rc == 0, "%s: %s%s", models[i][0], rc == 128 + 11 ? "SIGSEGV (the stack overflowed)\n" : "",
                       out);
     }
@@ -223,13 +218,13 @@ static void check_refused(const char *what, const char *run)
  * root the child runs as an unused uid (setpriv), where 1 allows no thread. */
 START_TEST(test_thread_limit_nproc)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
-        printf("  %s: skipped (one processor: no second thread to refuse)\n", __func__);
+        tf_skip(__func__, "one processor: no second thread to refuse");
         return;
     }
     if (!have("prlimit")) {   /* dash's ulimit has no -u */
-        printf("  %s: skipped (no prlimit)\n", __func__);
+        tf_skip(__func__, "no prlimit");
         return;
     }
     if (geteuid() != 0) {
@@ -237,7 +232,7 @@ START_TEST(test_thread_limit_nproc)
         return;
     }
     if (!have("setpriv")) {
-        printf("  %s: skipped (root without setpriv: RLIMIT_NPROC does not bind root)\n", __func__);
+        tf_skip(__func__, "root without setpriv: RLIMIT_NPROC does not bind root");
         return;
     }
     check_refused("ulimit -u 1, uid 54321", "exec prlimit --nproc=1 setpriv --reuid=54321 --regid=54321 --clear-groups");
@@ -250,11 +245,11 @@ END_TEST
 START_TEST(test_thread_limit_address_space)
 {
 #ifdef HT_ASAN
-    printf("  %s: skipped (AddressSanitizer cannot run under ulimit -v)\n", __func__);
+    tf_skip(__func__, "AddressSanitizer cannot run under ulimit -v");
 #else
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
-        printf("  %s: skipped (one processor: no second thread to refuse)\n", __func__);
+        tf_skip(__func__, "one processor: no second thread to refuse");
         return;
     }
     check_refused("ulimit -v 1 GiB, OMP_STACKSIZE=4G", "ulimit -v 1048576 && OMP_STACKSIZE=4G exec");
@@ -266,9 +261,9 @@ END_TEST
  * model's weights are cut short: open fails after the backend was set up. */
 START_TEST(test_failed_open_leaves_no_thread)
 {
-    if (!tf_dir()) return;
+    if (!tf_need_fixtures(__func__)) return;
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || ht_tasks() < 0) {
-        printf("  %s: skipped (one processor, or no /proc/self/task)\n", __func__);
+        tf_skip(__func__, "one processor, or no /proc/self/task");
         return;
     }
     char dir[512], cmd[4096], out[2048];

@@ -133,11 +133,11 @@ START_TEST(test_archive_exports_only_kvgpt)
 {
     const char *lib = getenv("KVGPT_LIB");
     if (!lib || !*lib) {
-        printf("  %s: skipped (KVGPT_LIB is not set; make test sets it)\n", __func__);
+        tf_skip(__func__, "KVGPT_LIB is not set; make test sets it");
         return;
     }
     if (!have("nm")) {
-        printf("  %s: skipped (no nm)\n", __func__);
+        tf_skip(__func__, "no nm");
         return;
     }
     struct stat st;

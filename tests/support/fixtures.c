@@ -2,7 +2,6 @@
 #define _XOPEN_SOURCE 700
 #include "tests/support/fixtures.h"
 
-#include <check.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,32 +19,6 @@ const char *tf_dir(void)
     if (!noted) fprintf(stderr, "fixtures not found at %s (set KVGPT_FIXTURES): fixture tests are skipped\n", d);
     noted = 1;
     return NULL;
-}
-
-/* Check's START_TEST(name) defines name_fn: say name. */
-static int test_name_len(const char *test)
-{
-    size_t n = strlen(test);
-    return (int)(n > 3 && strcmp(test + n - 3, "_fn") == 0 ? n - 3 : n);
-}
-
-void tf_skip(const char *test, const char *why)
-{
-    printf("SKIP: %.*s: %s\n", test_name_len(test), test, why);
-    fflush(stdout);
-}
-
-int tf_need_fixtures(const char *test)
-{
-    if (tf_dir()) return 1;
-    const char *req = getenv("KVGPT_REQUIRE_FIXTURES");
-    if (req && *req)
-        ck_abort_msg("%.*s: the fixtures are required here (KVGPT_REQUIRE_FIXTURES) but not found at %s",
-                     test_name_len(test), test,
-                     getenv("KVGPT_FIXTURES") && *getenv("KVGPT_FIXTURES") ? getenv("KVGPT_FIXTURES")
-                                                                           : "../shared/fixtures");
-    tf_skip(test, "no fixtures (../shared/fixtures, or $KVGPT_FIXTURES)");
-    return 0;
 }
 
 const char *tf_path(const char *rel)

@@ -8,7 +8,8 @@
 
 /* The fixtures folder, or NULL (with a note on stderr, once) when absent. */
 const char *tf_dir(void);
-/* Marks the running test as skipped: prints "SKIP: test: why", which the
+/* (tf_skip and tf_need_fixtures are in suite.c: they need Check.)
+ * Marks the running test as skipped: prints "SKIP: test: why", which the
  * closing line of `make test` counts as skipped rather than passed. The test
  * then returns without checking anything. */
 void tf_skip(const char *test, const char *why);
