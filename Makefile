@@ -327,7 +327,9 @@ clean:
 # Fuzz targets (libFuzzer, clang): make fuzz → build/fuzz/.
 -include tests/fuzz/fuzz.mk
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# Only this build's dependency files: another build's, half written by a make
+# running beside this one, would break this one.
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # ---- install / pkg-config ------------------------------------------------------
 # make install [PREFIX=/usr/local] [DESTDIR=]: lib/libkvgpt.a (only kvgpt_*

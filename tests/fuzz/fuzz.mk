@@ -75,3 +75,6 @@ fuzz-regress: $(FUZZ_BINS)
 	  $(FUZZ_DIR)/fuzz_$$n $$files > $(FUZZ_DIR)/fuzz_$$n.regress.log 2>&1 || { fail=1; echo "$$n: FAILED (see $(FUZZ_DIR)/fuzz_$$n.regress.log)"; }; \
 	  echo "$$n: $$(echo $$files | wc -w) regression inputs replayed"; \
 	done; exit $$fail
+
+# The fuzz objects' own dependency files.
+-include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)
