@@ -139,10 +139,10 @@ $(CUDA_PROBE): $(BUILD)/obj/cuda/probe_main.o
 # compiled for the host and linked into this test alone (with a kernel of its own).
 CUDA_OPS_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(OPS_SET_SRC),$(wildcard ops/*.c))) $(OPS_SET_OBJ) \
                 $(BUILD)/obj/tests/cuda_fexp.o
-$(BUILD)/tests/test_cuda_ops: $(BUILD)/obj/tests/test_cuda_ops.o $(TEST_SUPPORT_OBJ) $(CUDA_OPS_OBJ) $(LIB)
+$(BUILD)/tests/test_cuda_ops: $(BUILD)/obj/tests/test_cuda_ops.o $(TEST_SUPPORT_OBJ) $(CUDA_OPS_OBJ) $(LIB_INT)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $< $(TEST_SUPPORT_OBJ) $(CUDA_OPS_OBJ) $(LIB) $(CHECK_LIBS) $(LDLIBS) -ldl -o $@
+	$(Q)$(CC) $< $(TEST_SUPPORT_OBJ) $(CUDA_OPS_OBJ) $(LIB_INT) $(CHECK_LIBS) $(LDLIBS) -ldl -o $@
 
 # With a usable device every suite runs, each under `timeout` (Check's own
 # timeouts do nothing without fork). Without one, only what needs no device
@@ -155,7 +155,7 @@ test: $(TEST_BIN) $(TOOL) $(CUDA_PROBE)
 	if ! $(CUDA_PROBE); then \
 	  for t in $(CUDA_NO_DEVICE_TESTS); do echo "== $$t (what needs no device)"; \
 	    timeout -k 10 $(SUITE_TIMEOUT) $$t || exit 1; done; \
-	  echo "NO USABLE CUDA DEVICE: every GPU check is SKIPPED, not passed: the suites (built against $(LIB), not run): $(notdir $(filter-out $(CUDA_NO_DEVICE_TESTS),$(TEST_BIN)))"; \
+	  echo "NO USABLE CUDA DEVICE: every GPU check is SKIPPED, not passed: the suites (built against $(LIB_INT), not run): $(notdir $(filter-out $(CUDA_NO_DEVICE_TESTS),$(TEST_BIN)))"; \
 	  if [ "$$KVGPT_CUDA_OPTIONAL" = 1 ]; then echo "KVGPT_CUDA_OPTIONAL=1: a machine without a GPU is allowed here"; exit 0; fi; \
 	  echo "FAILED: make TARGET=cuda test needs a GPU (set KVGPT_CUDA_OPTIONAL=1 where none is expected, as CI does)"; exit 1; \
 	fi; \
