@@ -22,7 +22,7 @@ endif
 CPU_ARCH  := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine)))
 HOST_ARCH := $(shell uname -m)
 CROSS     := $(filter-out $(HOST_ARCH),$(CPU_ARCH))
-BUILD ?= build/$(TARGET)$(if $(CROSS),-$(CROSS))$(if $(SAN),-san)
+BUILD := build/$(TARGET)$(if $(CROSS),-$(CROSS))$(if $(SAN),-san)
 AR      := $(shell $(CC) -print-prog-name=ar)
 OBJCOPY := $(shell $(CC) -print-prog-name=objcopy)
 
