@@ -264,13 +264,9 @@ int main(int argc, char **argv)
         return 2;
     }
     /* The kernels a model gets here: what the plan of any model says. */
-    kvgpt_config c;
-    kvgpt_options o;
     kvgpt_plan plan;
     kvgpt_error err = {0, ""};
-    kvgpt_shape_config(KVGPT_SHAPE_GPT2, &c);
-    kvgpt_options_default(&o);
-    kvgpt_status s = kvgpt_plan_config(&c, &o, &plan, &err);
+    kvgpt_status s = tf_plan_gpt2(NULL, &plan, &err);
     char detail[96];
     snprintf(detail, sizeof detail, "%s, %d threads%s%s", s ? err.msg : plan.kernels, plan.threads,
              expect ? ", expected " : "", expect ? expect : "");

@@ -26,14 +26,12 @@ static const char *g_kernels;   /* the kernel set the current test opens models 
  * backend without CPU kernel sets (cuda) runs the test once, as it is. */
 static int use_set(int i)
 {
-    kvgpt_config c;
     kvgpt_options o;
     kvgpt_plan p;
     kvgpt_error err = {0, ""};
-    kvgpt_shape_config(KVGPT_SHAPE_GPT2, &c);
     kvgpt_options_default(&o);
     o.cpu_kernels = g_sets[i];
-    kvgpt_status s = kvgpt_plan_config(&c, &o, &p, &err);
+    kvgpt_status s = tf_plan_gpt2(&o, &p, &err);
     g_kernels = NULL;
     if (s == KVGPT_ERR_UNSUPPORTED) {
         printf("  kernel set %s: skipped (%s)\n", g_sets[i], err.msg);

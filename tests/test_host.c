@@ -286,14 +286,6 @@ START_TEST(test_failed_open_leaves_no_thread)
 }
 END_TEST
 
-/* The plan of GPT-2 small's shape with o: its backend fields need no files. */
-static kvgpt_status plan_gpt2(const kvgpt_options *o, kvgpt_plan *p, kvgpt_error *err)
-{
-    kvgpt_config c;
-    kvgpt_shape_config(KVGPT_SHAPE_GPT2, &c);
-    return kvgpt_plan_config(&c, o, p, err);
-}
-
 /* threads: 0 is every processor (OMP_NUM_THREADS may ask fewer); more than
  * the processors is capped to them, in the plan; negative is refused. */
 START_TEST(test_threads_option)
@@ -303,20 +295,20 @@ START_TEST(test_threads_option)
     kvgpt_error err = {0, ""};
     kvgpt_options_default(&o);
     const int procs = omp_get_num_procs();
-    ck_assert_msg(plan_gpt2(&o, &p, &err) == KVGPT_OK, "%s", err.msg);
+    ck_assert_msg(tf_plan_gpt2(&o, &p, &err) == KVGPT_OK, "%s", err.msg);
     ck_assert_msg(p.threads >= 1 && p.threads <= procs, "threads 0 planned %d of %d", p.threads, procs);
     ck_assert_uint_gt(p.thread_stack, 0);
     o.threads = 1;
-    ck_assert_int_eq(plan_gpt2(&o, &p, &err), KVGPT_OK);
+    ck_assert_int_eq(tf_plan_gpt2(&o, &p, &err), KVGPT_OK);
     ck_assert_int_eq(p.threads, 1);
     o.threads = -1;
-    ck_assert_int_eq(plan_gpt2(&o, &p, &err), KVGPT_ERR_ARG);
+    ck_assert_int_eq(tf_plan_gpt2(&o, &p, &err), KVGPT_ERR_ARG);
     ck_assert_msg(strstr(err.msg, "threads -1") && strstr(err.msg, "negative"), "message: %s", err.msg);
     o.threads = procs + 1;
-    ck_assert_int_eq(plan_gpt2(&o, &p, &err), KVGPT_OK);
+    ck_assert_int_eq(tf_plan_gpt2(&o, &p, &err), KVGPT_OK);
     ck_assert_int_eq(p.threads, procs);
     o.threads = INT_MAX;
-    ck_assert_int_eq(plan_gpt2(&o, &p, &err), KVGPT_OK);
+    ck_assert_int_eq(tf_plan_gpt2(&o, &p, &err), KVGPT_OK);
     ck_assert_int_eq(p.threads, procs);
 }
 END_TEST
@@ -331,12 +323,12 @@ START_TEST(test_kernels_option)
     kvgpt_error err = {0, ""};
     kvgpt_options_default(&o);
     o.cpu_kernels = "auto";
-    ck_assert_msg(plan_gpt2(&o, &p, &err) == KVGPT_OK, "%s", err.msg);
+    ck_assert_msg(tf_plan_gpt2(&o, &p, &err) == KVGPT_OK, "%s", err.msg);
     ck_assert_str_eq(p.kernels, ops_set_best()->name);
     for (int i = 0; i < ops_set_count(); i++) {
         const ops_kernels *k = ops_set_at(i);
         o.cpu_kernels = k->name;
-        kvgpt_status s = plan_gpt2(&o, &p, &err);
+        kvgpt_status s = tf_plan_gpt2(&o, &p, &err);
         if (ops_set_runs(k)) {
             ck_assert_msg(s == KVGPT_OK, "%s: %s", k->name, err.msg);
             ck_assert_str_eq(p.kernels, k->name);
@@ -348,7 +340,7 @@ START_TEST(test_kernels_option)
     const char *absent[] = {"neon", "avx-512", "", NULL};
     for (int i = 0; absent[i] && *absent[i]; i++) {
         o.cpu_kernels = absent[i];
-        ck_assert_int_eq(plan_gpt2(&o, &p, &err), KVGPT_ERR_UNSUPPORTED);
+        ck_assert_int_eq(tf_plan_gpt2(&o, &p, &err), KVGPT_ERR_UNSUPPORTED);
         ck_assert_msg(strstr(err.msg, absent[i]) && strstr(err.msg, "portable"), "message: %s", err.msg);
     }
 
@@ -358,16 +350,16 @@ START_TEST(test_kernels_option)
     if (env) snprintf(saved, sizeof saved, "%s", env);
     setenv("KVGPT_CPU_KERNELS", "portable", 1);
     o.cpu_kernels = NULL;
-    kvgpt_status s1 = plan_gpt2(&o, &p, &err);
+    kvgpt_status s1 = tf_plan_gpt2(&o, &p, &err);
     char got1[16];
     snprintf(got1, sizeof got1, "%s", p.kernels);
     o.cpu_kernels = "auto";
-    kvgpt_status s2 = plan_gpt2(&o, &p, &err);
+    kvgpt_status s2 = tf_plan_gpt2(&o, &p, &err);
     char got2[16];
     snprintf(got2, sizeof got2, "%s", p.kernels);
     setenv("KVGPT_CPU_KERNELS", "no-such-set", 1);
     o.cpu_kernels = NULL;
-    kvgpt_status s3 = plan_gpt2(&o, &p, &err);
+    kvgpt_status s3 = tf_plan_gpt2(&o, &p, &err);
     if (env) setenv("KVGPT_CPU_KERNELS", saved, 1);
     else unsetenv("KVGPT_CPU_KERNELS");
     ck_assert_int_eq(s1, KVGPT_OK);

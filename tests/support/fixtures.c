@@ -116,3 +116,12 @@ void tf_rm_dir(const char *dir)
     closedir(d);
     rmdir(dir);
 }
+
+kvgpt_status tf_plan_gpt2(const kvgpt_options *o, kvgpt_plan *p, kvgpt_error *err)
+{
+    kvgpt_config c;
+    kvgpt_options d;
+    kvgpt_shape_config(KVGPT_SHAPE_GPT2, &c);
+    kvgpt_options_default(&d);
+    return kvgpt_plan_config(&c, o ? o : &d, p, err);
+}

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "kvgpt.h"
 
 /* The fixtures folder, or NULL (with a note on stderr, once) when absent. */
 const char *tf_dir(void);
@@ -30,5 +31,8 @@ int tf_write(const char *dir, const char *name, const void *data, size_t len);
 int tf_copy_dir(const char *from, const char *to);
 /* Removes a folder of files (a copy made with tf_tmpdir + tf_copy_dir). */
 void tf_rm_dir(const char *dir);
+/* The plan of GPT-2 small's shape with options o (NULL: the defaults): what
+ * the backend would run with (kernels, threads), no files needed. */
+kvgpt_status tf_plan_gpt2(const kvgpt_options *o, kvgpt_plan *p, kvgpt_error *err);
 
 #endif
